@@ -1,0 +1,93 @@
+# tradeops — every target installs what it needs (Debian packages, .venv, the host image).
+#   make demo   provision a local sandbox host over SSH and print where to look
+#   make test   lint + unit tests + every Molecule scenario (what CI runs)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT        := $(CURDIR)
+VENV        := $(ROOT)/.venv
+BIN         := $(VENV)/bin
+CACHE       := $(ROOT)/.cache
+HOSTS       ?= 1
+PORT_BASE   ?= 2200
+SCENARIOS   ?= $(sort $(filter-out _shared,$(notdir $(wildcard molecule/*))))
+SANDBOX_INV := inventories/sandbox/hosts.yml
+APT_PACKAGES := podman runc debootstrap uidmap nftables openssh-client git curl lynis
+
+# Podman runs with the project's containers.conf (runc, modest ulimits); /etc is untouched.
+export CONTAINERS_CONF := $(ROOT)/test-infra/containers.conf
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export PY_COLORS := 0
+
+.PHONY: help deps venv image sandbox sandbox-down demo site lint unit molecule test bench-site audit clean
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+deps: $(CACHE)/deps.stamp ## Install Debian packages (podman, runc, debootstrap, ...)
+$(CACHE)/deps.stamp: Makefile
+	@mkdir -p $(CACHE)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "[deps] installing Debian packages:" $$missing; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	  echo "[deps] done"; \
+	else echo "[deps] Debian packages present"; fi
+	@touch $@
+
+venv: $(VENV)/.stamp ## Create .venv with the pinned toolchain (requirements-dev.txt)
+$(VENV)/.stamp: requirements-dev.txt
+	@echo "[venv] installing the pinned toolchain into .venv (first time: about a minute)"
+	@python3 -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+image: deps ## Build the sandbox host image from Debian packages (cached)
+	@python3 scripts/sandbox.py image >/dev/null
+
+sandbox: deps venv ## Start HOSTS sandbox hosts (default 1) and write inventories/sandbox/hosts.yml
+	@python3 scripts/sandbox.py up --prefix tradeops-sandbox --hosts $(HOSTS) --port-base $(PORT_BASE) --inventory $(SANDBOX_INV)
+
+sandbox-down: ## Remove the sandbox hosts
+	@python3 scripts/sandbox.py down --prefix tradeops-sandbox
+
+site: venv ## Run site.yml against the sandbox
+	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
+
+demo: sandbox ## Provision a sandbox host with site.yml and print how to reach it
+	@echo "[demo] site.yml, first run (connects as root on the fresh host)"
+	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
+	@echo "[demo] site.yml, second run (as the deploy user; expect changed=0)"
+	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml | grep -A3 'PLAY RECAP'
+	@python3 scripts/demo_summary.py $(SANDBOX_INV)
+
+lint: venv ## yamllint, ansible-lint (production profile), syntax check of every playbook
+	@echo "[lint] yamllint"; $(BIN)/yamllint -s .
+	@echo "[lint] ansible-lint (production profile)"; $(BIN)/ansible-lint --profile production -q
+	@echo "[lint] syntax check"; for p in site.yml deploy.yml rollback.yml playbooks/*.yml; do \
+	  [ -f $$p ] || continue; $(BIN)/ansible-playbook -i localhost, --syntax-check $$p >/dev/null || exit 1; done; echo "[lint] ok"
+
+unit: venv ## Unit tests (controller side, no hosts)
+	@rc=0; $(BIN)/pytest -q -p no:cacheprovider tests/unit || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "[unit] no unit tests collected"; rc=0; fi; exit $$rc
+
+molecule: deps venv image ## Every Molecule scenario (SCENARIOS="a b" for some)
+	@n=0; total=$(words $(SCENARIOS)); for s in $(SCENARIOS); do n=$$((n+1)); \
+	  echo "[molecule] scenario $$n/$$total: $$s"; start=$$(date +%s); \
+	  $(BIN)/molecule test -s $$s || exit 1; \
+	  echo "[molecule] $$s passed in $$(( $$(date +%s) - start )) s"; done
+
+test: lint unit molecule ## lint + unit + Molecule (CI runs exactly this)
+
+bench-site: sandbox ## Time a first converge and an idempotent re-run of site.yml
+	@python3 bench/site.py --inventory $(SANDBOX_INV) --prefix tradeops-bench
+
+audit: sandbox ## Lynis hardening index before and after site.yml, in a fresh host
+	@python3 bench/audit.py
+
+clean: sandbox-down ## Remove hosts, venv and caches (the image stays in podman)
+	rm -rf $(VENV) $(CACHE) .sandbox

@@ -1,0 +1,82 @@
+"""Fixtures for tests that run against sandbox hosts (started by Molecule's create step).
+
+TRADEOPS_INVENTORY names the scenario's inventory (written by scripts/sandbox.py); these
+tests run from `molecule verify` and refuse to run without it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+
+ROOT = Path(__file__).resolve().parents[2]
+SSH_OPTS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-o", "ControlPath=none"]
+
+
+@dataclass
+class SandboxHost:
+    name: str
+    ssh_port: int
+    http_port: int
+    https_port: int
+    key: str
+    groups: list[str]
+
+    def ssh(self, user: str, *command: str, opts: list[str] | None = None,
+            key: bool = True) -> subprocess.CompletedProcess:
+        args = ["ssh", *SSH_OPTS, *(opts or []), "-p", str(self.ssh_port)]
+        if key:
+            args += ["-i", self.key]
+        return subprocess.run([*args, f"{user}@127.0.0.1", *command], capture_output=True, text=True, timeout=60)
+
+
+def _inventory_path() -> Path:
+    path = os.environ.get("TRADEOPS_INVENTORY")
+    if not path:
+        raise pytest.UsageError("TRADEOPS_INVENTORY is not set: run these tests through `make molecule`")
+    return Path(path)
+
+
+def _hosts(path: Path) -> list[SandboxHost]:
+    data = json.loads("".join(ln for ln in path.read_text().splitlines(True) if not ln.startswith("#")))
+    found: dict[str, SandboxHost] = {}
+    for group, body in data["all"]["children"]["tradeops"]["children"].items():
+        for name, hv in body["hosts"].items():
+            host = found.setdefault(name, SandboxHost(name, hv["ansible_port"], hv["sandbox_http_port"],
+                                                      hv["sandbox_https_port"], hv["ansible_ssh_private_key_file"], []))
+            host.groups.append(group)
+    return sorted(found.values(), key=lambda h: h.name)
+
+
+@pytest.fixture(scope="session")
+def inventory() -> Path:
+    return _inventory_path()
+
+
+@pytest.fixture(scope="session")
+def sandbox_hosts(inventory: Path) -> list[SandboxHost]:
+    return _hosts(inventory)
+
+
+@pytest.fixture(scope="session")
+def sandbox(sandbox_hosts: list[SandboxHost]) -> SandboxHost:
+    return sandbox_hosts[0]
+
+
+@pytest.fixture(scope="session")
+def host(inventory: Path, sandbox: SandboxHost):
+    """testinfra host, logged in as the deploy user (over SSH), commands run with sudo."""
+    return testinfra.get_host(f"ansible://{sandbox.name}", ansible_inventory=str(inventory), sudo=True)
+
+
+def run_playbook(inventory: Path, playbook: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACKS_ENABLED="")
+    return subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(inventory), playbook, *args],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout)

@@ -1,0 +1,170 @@
+"""What a user sees after site.yml (base + firewall) on a fresh sandbox host."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_playbook
+
+pytestmark = pytest.mark.integration
+
+
+# --- SSH: who can get in -----------------------------------------------------
+
+def test_deploy_user_key_login_and_sudo_work(sandbox):
+    res = sandbox.ssh("deploy", "sudo", "-n", "id", "-u")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "0"
+
+
+def test_root_login_is_refused_even_with_the_right_key(sandbox):
+    res = sandbox.ssh("root", "true")
+    assert res.returncode == 255
+    assert "Permission denied" in res.stderr
+
+
+def test_password_login_is_not_offered(sandbox):
+    res = sandbox.ssh("deploy", "true", key=False,
+                      opts=["-o", "PubkeyAuthentication=no",
+                            "-o", "PreferredAuthentications=password,keyboard-interactive"])
+    assert res.returncode == 255
+    # The server offers public-key authentication only.
+    assert "Permission denied (publickey)" in res.stderr
+
+
+def test_sshd_effective_settings(host):
+    effective = dict(line.split(" ", 1) for line in host.check_output("sshd -T").splitlines() if " " in line)
+    assert effective["permitrootlogin"] == "no"
+    assert effective["passwordauthentication"] == "no"
+    assert effective["kbdinteractiveauthentication"] == "no"
+    assert effective["authenticationmethods"] == "publickey"
+    assert effective["maxauthtries"] == "3"
+    assert effective["logingracetime"] == "30"
+    assert effective["allowgroups"] == "sshusers"
+    assert effective["x11forwarding"] == "no"
+    assert "nistp" not in effective["kexalgorithms"] + effective["hostkeyalgorithms"]
+    assert set(effective["macs"].split(",")) <= {"hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com",
+                                                  "umac-128-etm@openssh.com"}
+
+
+def test_hardening_wins_over_a_cloud_init_drop_in(host):
+    """Ubuntu cloud images ship 50-cloud-init.conf with PasswordAuthentication yes."""
+    path = "/etc/ssh/sshd_config.d/50-cloud-init.conf"
+    host.run_expect([0], f"printf 'PasswordAuthentication yes\\nPermitRootLogin yes\\n' > {path}")
+    try:
+        out = host.check_output("sshd -T")
+    finally:
+        host.run_expect([0], f"rm -f {path}")
+    assert "passwordauthentication no" in out
+    assert "permitrootlogin no" in out
+
+
+def test_ssh_audit_has_no_failures_and_at_most_one_warning(sandbox):
+    res = subprocess.run([str(ROOT / ".venv/bin/ssh-audit"), "--skip-rate-test", "-n", "-p", str(sandbox.ssh_port),
+                          "127.0.0.1"], capture_output=True, text=True, timeout=120)
+    fails = [ln for ln in res.stdout.splitlines() if "[fail]" in ln]
+    warns = [ln for ln in res.stdout.splitlines() if "[warn]" in ln]
+    assert res.stdout, res.stderr
+    assert fails == [], "\n".join(fails)
+    assert len(warns) <= 1, "\n".join(warns)
+
+
+def test_security_files_have_safe_owners_and_modes(host):
+    checks = {
+        "/etc/sudoers.d/90-tradeops-deploy": ("root", "root", 0o440),
+        "/etc/ssh/sshd_config.d/00-tradeops-hardening.conf": ("root", "root", 0o600),
+        "/home/deploy/.ssh/authorized_keys": ("deploy", "deploy", 0o600),
+    }
+    for path, (user, group, mode) in checks.items():
+        f = host.file(path)
+        assert f.exists, path
+        assert (f.user, f.group, f.mode) == (user, group, mode), path
+
+
+def test_authorized_keys_hold_exactly_the_configured_key(host, sandbox):
+    content = host.file("/home/deploy/.ssh/authorized_keys").content_string
+    keys = [ln for ln in content.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert keys == [Path(sandbox.key + ".pub").read_text().strip()]
+
+
+# --- firewall ----------------------------------------------------------------
+
+def test_ufw_denies_by_default_and_opens_only_configured_ports(host):
+    out = host.check_output("ufw status verbose")
+    assert "Status: active" in out
+    assert "Default: deny (incoming), allow (outgoing)" in out
+    rules = [ln for ln in out.splitlines() if re.match(r"^\d+/tcp|^\d+ \(v6\)|^\d+/tcp \(v6\)", ln)]
+    ports = sorted({int(re.match(r"^(\d+)", r).group(1)) for r in rules})
+    assert ports == [22, 80, 443]
+    assert re.search(r"^22/tcp\s+LIMIT IN\s+Anywhere", out, re.M)
+    assert re.search(r"\(v6\)", out), "IPv6 rules missing"
+
+
+def test_machine_firewall_rules_are_unchanged():
+    state = Path(os.environ["TRADEOPS_SCENARIO_STATE"])
+    before = (state / "ruleset.before").read_text()
+    now = subprocess.run("nft list ruleset | sed -E 's/(packets|bytes) [0-9]+/\\1 N/g'", shell=True,
+                         capture_output=True, text=True, check=True).stdout
+    assert now == before
+
+
+# --- system ------------------------------------------------------------------
+
+def test_services_run(host):
+    assert host.service("ssh").is_running
+    assert host.service("fail2ban").is_running
+    assert "sshd" in host.check_output("fail2ban-client status")
+    assert host.service("systemd-timesyncd").is_enabled
+
+
+def test_journal_is_persistent(host):
+    assert host.file("/var/log/journal").is_directory
+    assert "Storage=persistent" in host.file("/etc/systemd/journald.conf.d/10-tradeops.conf").content_string
+
+
+def test_unattended_upgrades_take_security_updates(host):
+    dump = host.check_output("apt-config dump Unattended-Upgrade::Origins-Pattern")
+    assert "label=Debian-Security" in dump
+    assert 'APT::Periodic::Unattended-Upgrade "1"' in host.check_output("apt-config dump APT::Periodic")
+
+
+def test_kernel_sysctls_are_skipped_in_a_container_and_net_ones_written(host):
+    assert not host.file("/etc/sysctl.d/91-tradeops-kernel.conf").exists
+    net = host.file("/etc/sysctl.d/90-tradeops-net.conf").content_string
+    assert "net.ipv4.ip_forward = 1" in net  # Podman needs forwarding
+    assert "net.ipv4.conf.all.accept_redirects = 0" in net
+
+
+# --- bad input: refused before sshd or ufw are touched ----------------------
+
+BAD_INPUTS = {
+    "empty-keys": (['{"base_deploy_authorized_keys": []}'], "base_deploy_authorized_keys is empty"),
+    "malformed-key": (['{"base_deploy_authorized_keys": ["ssh-ed25519 not-base64!! me@x"]}'],
+                      "base_deploy_authorized_keys[0] is not a valid OpenSSH public key"),
+    "ssh-port-without-rule": (['{"base_ssh_port": 2222, "firewall_ssh_port": 22}'], "base_ssh_port is 2222"),
+    "deploy-user-root": (['{"base_deploy_user": "root"}'], "base_deploy_user=\"root\" is not allowed"),
+}
+
+
+def _protected_state(host) -> str:
+    return host.check_output("sha256sum /etc/ssh/sshd_config.d/* /home/deploy/.ssh/authorized_keys"
+                             " /etc/sudoers.d/*; ufw status verbose")
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_refused_before_anything_changes(case, host, inventory, sandbox):
+    extra, message = BAD_INPUTS[case]
+    before = _protected_state(host)
+    res = run_playbook(inventory, "site.yml", *[a for e in extra for a in ("-e", e)])
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert message in re.sub(r"\s+", " ", out), out[-3000:]
+    assert "Nothing was changed" in out
+    assert "changed=0" in out
+    assert _protected_state(host) == before
+    assert sandbox.ssh("deploy", "true").returncode == 0
