@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,12 +72,23 @@ def sandbox(sandbox_hosts: list[SandboxHost]) -> SandboxHost:
 
 @pytest.fixture(scope="session")
 def host(inventory: Path, sandbox: SandboxHost):
-    """testinfra host, logged in as the deploy user (over SSH), commands run with sudo."""
-    return testinfra.get_host(f"ansible://{sandbox.name}", ansible_inventory=str(inventory), sudo=True)
+    """testinfra host: one multiplexed SSH connection as the deploy user, commands run with sudo.
+
+    One connection matters: ufw's rate limit refuses a 7th new connection within 30 s.
+    """
+    return testinfra.get_host(
+        f"ssh://deploy@127.0.0.1:{sandbox.ssh_port}", ssh_identity_file=sandbox.key, sudo=True,
+        ssh_extra_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        controlpath=f"/tmp/tradeops-ti-{sandbox.ssh_port}", controlpersist=120)
+
+
+def ssh_window() -> None:
+    """Wait out ufw's SSH rate limit (6 new connections per 30 s per source) before a burst."""
+    time.sleep(31)
 
 
 def run_playbook(inventory: Path, playbook: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACKS_ENABLED="")
+               ANSIBLE_NOCOLOR="1")
     return subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(inventory), playbook, *args],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout)
