@@ -1,0 +1,54 @@
+"""Shared helpers for the bench scripts: a throwaway sandbox host and timed commands."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+
+
+def sh(cmd: list[str], check: bool = True, quiet: bool = True, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    res = subprocess.run(cmd, cwd=ROOT, env=env, text=True,
+                         stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None, **kw)
+    if check and res.returncode != 0:
+        print(res.stdout[-4000:] if res.stdout else "", file=sys.stderr)
+        raise SystemExit(f"failed ({res.returncode}): {' '.join(cmd)}")
+    return res
+
+
+def timed(cmd: list[str]) -> tuple[float, str]:
+    t0 = time.monotonic()
+    res = sh(cmd)
+    return time.monotonic() - t0, res.stdout
+
+
+def up(prefix: str) -> Path:
+    inv = ROOT / ".sandbox" / prefix / "hosts.yml"
+    sh(["python3", "scripts/sandbox.py", "up", "--prefix", prefix, "--inventory", str(inv)], quiet=False)
+    return inv
+
+
+def down(prefix: str) -> None:
+    sh(["python3", "scripts/sandbox.py", "down", "--prefix", prefix], check=False)
+
+
+def host_names(inv: Path) -> list[str]:
+    text = "".join(ln for ln in inv.read_text().splitlines(True) if not ln.startswith("#"))
+    names: set[str] = set()
+    for body in json.loads(text)["all"]["children"]["tradeops"]["children"].values():
+        names.update(body["hosts"])
+    return sorted(names)
+
+
+def recap(output: str) -> str:
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("PLAY RECAP"):
+            return lines[i + 1].strip()
+    return "(no recap)"

@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Time site.yml on a fresh sandbox host: the first converge and an idempotent re-run.
+
+Prints wall times and the recap of each run. Uses its own throwaway host (prefix
+tradeops-bench) and removes it at the end.
+"""
+from __future__ import annotations
+
+import argparse
+
+from _hosts import VENV_BIN, down, recap, timed, up
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--prefix", default="tradeops-bench", help="container name prefix (default tradeops-bench)")
+    p.add_argument("--reruns", type=int, default=2, help="idempotent re-runs to time (default 2)")
+    p.add_argument("--keep", action="store_true", help="keep the host afterwards")
+    args = p.parse_args()
+    inv = up(args.prefix)
+    try:
+        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inv), "site.yml"]
+        print("[bench] first converge of a fresh host (as root, with package installs) ...", flush=True)
+        first, out = timed(cmd)
+        print(f"[bench] first converge: {first:6.1f} s   {recap(out)}")
+        for i in range(args.reruns):
+            again, out = timed(cmd)
+            print(f"[bench] idempotent re-run {i + 1}: {again:6.1f} s   {recap(out)}")
+    finally:
+        if not args.keep:
+            down(args.prefix)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

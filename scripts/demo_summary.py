@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Print where to look after `make demo`: how to SSH into each sandbox host, and its ports.
+
+Usage: demo_summary.py INVENTORY   (the JSON-in-YAML file written by scripts/sandbox.py)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inventory", type=Path)
+    args = parser.parse_args()
+    text = "".join(ln for ln in args.inventory.read_text().splitlines(True) if not ln.startswith("#"))
+    hosts: dict[str, dict] = {}
+    for group, body in json.loads(text)["all"]["children"]["tradeops"]["children"].items():
+        for name, hv in body["hosts"].items():
+            hosts.setdefault(name, dict(hv, groups=[]))["groups"].append(group)
+    print("\n== tradeops sandbox ready ==")
+    for name, hv in sorted(hosts.items()):
+        key = Path(hv["ansible_ssh_private_key_file"]).relative_to(Path.cwd()) \
+            if Path(hv["ansible_ssh_private_key_file"]).is_relative_to(Path.cwd()) else hv["ansible_ssh_private_key_file"]
+        print(f"\n{name} ({', '.join(hv['groups'])})")
+        print(f"  ssh:    ssh -i {key} -p {hv['ansible_port']} deploy@127.0.0.1   (root login is now refused)")
+        print(f"  http:   http://127.0.0.1:{hv['sandbox_http_port']}/")
+        print(f"  https:  https://127.0.0.1:{hv['sandbox_https_port']}/")
+    print("\nRe-converge:  .venv/bin/ansible-playbook -i inventories/sandbox/hosts.yml site.yml   (expect changed=0)")
+    print("Tear down:    make sandbox-down")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
