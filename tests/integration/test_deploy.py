@@ -1,0 +1,185 @@
+"""What an operator sees of deploy.yml / rollback.yml / status.yml (molecule/deploy).
+
+Converge set up the units (services role) and deployed tag a of the throwaway repo that
+molecule/deploy/prepare.yml made (tags a, b and c; c makes /api/health answer 503). The tests
+run in file order: each starts from the state the previous one left.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+from conftest import ROOT, run_playbook
+
+REPO = ROOT / ".sandbox/molecule-deploy/trader-repo"
+APP = "/srv/trader"
+AUDIT = f"{APP}/shared/logs/deploy-audit.jsonl"
+SANDBOX_VARS = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/all/main.yml").read_text())
+SECRET = SANDBOX_VARS["services_secrets"]["trader"]["EXCHANGE_API_SECRET"]
+EXTRA = ["-e", "ansible_user=root", "-e", f"release_repo={REPO}", "-e", "release_repo_subdir=",
+         "-e", "release_health_timeout=8"]
+OUTPUTS: list[str] = []
+
+
+def sha(ref: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), "rev-parse", f"{ref}^{{commit}}"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def app(sandbox):
+    """testinfra host as root: this scenario converges without the base role (no deploy user)."""
+    return testinfra.get_host(
+        f"ssh://root@127.0.0.1:{sandbox.ssh_port}", ssh_identity_file=sandbox.key,
+        ssh_extra_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        controlpath=f"/tmp/tradeops-deploy-{sandbox.ssh_port}", controlpersist=120)
+
+
+def play(inventory: Path, playbook: str, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.monotonic()
+    res = run_playbook(inventory, playbook, *EXTRA, *args, timeout=300)
+    OUTPUTS.append(res.stdout + res.stderr)
+    return res, time.monotonic() - start
+
+
+def live(app) -> dict:
+    """/api/health of the live slot, as nginx would reach it."""
+    port = app.check_output(f"readlink {APP}/slots/active")
+    code = ("import json,urllib.request;"
+            f"r=urllib.request.urlopen('http://127.0.0.1:{port}/api/health',timeout=3);print(r.read().decode())")
+    return json.loads(app.check_output(f"python3 -c {shlex.quote(code)}"))
+
+
+def current_sha(app) -> str:
+    return app.file(f"{APP}/current/REVISION").content_string.strip()
+
+
+def audit(app) -> list[dict]:
+    return [json.loads(line) for line in app.file(AUDIT).content_string.splitlines() if line.strip()]
+
+
+def releases(app) -> list[str]:
+    return sorted(app.check_output(f"ls {APP}/releases").split())
+
+
+def test_converge_deployed_a(app):
+    assert live(app)["sha"] == sha("a")
+    assert current_sha(app) == sha("a")
+    assert any(e["result"] == "ok" and e["sha"] == sha("a") for e in audit(app))
+    # Molecule's idempotence run deployed a again: logged, nothing changed.
+    assert audit(app)[-1]["result"] in ("ok", "unchanged")
+
+
+def test_env_file_is_private(app):
+    env = app.file(f"{APP}/shared/.env")
+    assert env.mode == 0o600 and env.user == "trader" and env.group == "trader"
+    assert SECRET in env.content_string
+
+
+@pytest.mark.parametrize("unit", ["trader-worker.service", "trader-scheduler.service", "trader-api@3081.service"])
+def test_units_are_sandboxed(app, unit):
+    out = app.check_output(f"systemd-analyze security {unit} | tail -1")
+    exposure = float(out.split("for")[1].split(":")[1].split()[0])
+    assert exposure <= 2.5, out
+    assert app.check_output(f"systemctl show -p User --value {unit}") == "trader"
+
+
+def test_deploy_b_switches_slot_and_never_runs_two_workers(app, inventory):
+    before = app.check_output(f"readlink {APP}/slots/active")
+    # Sample the worker processes every 50 ms during the deploy.
+    app.run("rm -f /tmp/workers.log; nohup sh -c 'echo $$ > /tmp/sampler.pid; while :; do"
+            " pgrep -c -u trader -f \"trader[.]worker\" >> /tmp/workers.log; sleep 0.05; done' >/dev/null 2>&1 &")
+    res, took = play(inventory, "deploy.yml", "-e", "ref=b")
+    assert res.returncode == 0, res.stdout[-3000:]
+    print(f"deploy b took {took:.1f} s (helper {audit(app)[-1]['seconds']} s)")
+    assert took < 15
+    assert live(app)["sha"] == sha("b")
+    assert current_sha(app) == sha("b")
+    assert app.check_output(f"readlink {APP}/slots/active") != before
+    assert not app.service(f"trader-api@{before}").is_running
+    app.run("sleep 0.5; kill $(cat /tmp/sampler.pid)")
+    counts = [int(n) for n in app.file("/tmp/workers.log").content_string.split()]
+    assert counts and max(counts) <= 1, counts
+    assert app.service("trader-worker").is_running
+    locks = json.loads(app.check_output(
+        f"cd {APP}/current && TRADER_DATA_DIR={APP}/shared/data .venv/bin/python -m trader.locks check --json"))
+    workers = [entry for entry in (locks if isinstance(locks, list) else locks.get("locks", []))
+               if "worker" in json.dumps(entry)]
+    assert len(workers) == 1, locks
+    entry = audit(app)[-1]
+    assert entry["result"] == "ok" and entry["sha"] == sha("b") and entry["ref"] == "b"
+    # The venv was reused: requirements.txt did not change between a and b.
+    assert len(set(app.check_output(f"readlink {APP}/releases/*/.venv").split())) == 1
+
+
+def test_rollback_goes_to_a(app, inventory):
+    res, took = play(inventory, "rollback.yml")
+    assert res.returncode == 0, res.stdout[-3000:]
+    print(f"rollback took {took:.1f} s")
+    assert live(app)["sha"] == sha("a")
+    assert current_sha(app) == sha("a")
+    assert audit(app)[-1]["action"] == "rollback" and audit(app)[-1]["result"] == "ok"
+
+
+def test_deploy_c_fails_the_gate_and_keeps_a(app, inventory):
+    port = app.check_output(f"readlink {APP}/slots/active")
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=c")
+    assert res.returncode != 0
+    assert "health gate failed" in res.stdout and "HTTP 503" in res.stdout, res.stdout[-3000:]
+    assert live(app)["sha"] == sha("a")
+    assert current_sha(app) == sha("a")
+    assert app.check_output(f"readlink {APP}/slots/active") == port
+    entry = audit(app)[-1]
+    assert entry["result"] == "failed" and entry["sha"] == sha("c")
+    assert not app.file(f"{APP}/shared/deploy.lock").exists
+
+
+@pytest.mark.parametrize("ref", ["x; touch pwned", "no-such-branch", "--output=/tmp/x"])
+def test_bad_refs_are_refused_before_any_change(app, inventory, ref):
+    before = (releases(app), len(audit(app)), current_sha(app))
+    res, _ = play(inventory, "deploy.yml", "-e", json.dumps({"ref": ref}))
+    assert res.returncode != 0
+    assert "Nothing was changed." in res.stdout, res.stdout[-2000:]
+    assert "changed=0" in res.stdout
+    assert (releases(app), len(audit(app)), current_sha(app)) == before
+    assert not (ROOT / "pwned").exists() and not app.file("/root/pwned").exists
+
+
+def test_held_lock_refuses_a_second_deploy(app, inventory):
+    holder = {"holder": "alice@laptop", "action": "deploy", "ref": "v9", "time": "2026-01-01T00:00:00Z"}
+    app.run(f"echo {shlex.quote(json.dumps(holder))} > {APP}/shared/deploy.lock")
+    res, took = play(inventory, "deploy.yml", "-e", "ref=b")
+    assert res.returncode != 0 and "alice@laptop" in res.stdout, res.stdout[-2000:]
+    assert current_sha(app) == sha("a")
+    assert app.file(f"{APP}/shared/deploy.lock").exists
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=b", "-e", "release_force_unlock=true")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert live(app)["sha"] == sha("b")
+    assert not app.file(f"{APP}/shared/deploy.lock").exists
+
+
+def test_redeploying_the_live_sha_changes_nothing(inventory):
+    res, took = play(inventory, "deploy.yml", "-e", "ref=b")
+    assert res.returncode == 0 and "changed=0" in res.stdout, res.stdout[-2000:]
+    print(f"no-op deploy took {took:.1f} s")
+
+
+def test_status_table(app, inventory):
+    res, _ = play(inventory, "status.yml")
+    assert res.returncode == 0, res.stdout[-2000:]
+    for text in ("trader-api@", "trader-worker.service", "worker.short.lock", sha("b")[:12], "restarts"):
+        assert text in res.stdout
+
+
+def test_secret_never_in_output(inventory):
+    res, _ = play(inventory, "molecule/deploy/converge.yml", "-v", "-e", "release_ref=b")
+    assert "changed=0" in res.stdout, res.stdout[-2000:]
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert OUTPUTS and all(SECRET not in out for out in OUTPUTS)
