@@ -152,6 +152,39 @@ def test_bad_refs_are_refused_before_any_change(app, inventory, ref):
     assert not (ROOT / "pwned").exists() and not app.file("/root/pwned").exists
 
 
+def test_rollback_to_a_kept_sha_and_refusals(app, inventory):
+    res, _ = play(inventory, "rollback.yml", "-e", "ref=" + sha("b")[:10])
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert live(app)["sha"] == sha("b")
+    for ref, message in (("not-a-sha", "Nothing was changed."), (sha("c")[:12], "no finished release with sha")):
+        before = (releases(app), current_sha(app))
+        res, _ = play(inventory, "rollback.yml", "-e", f"ref={ref}")
+        assert res.returncode != 0 and message in res.stdout, res.stdout[-2000:]
+        assert (releases(app), current_sha(app)) == before
+    res, _ = play(inventory, "rollback.yml")  # back to a: the release live before b
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert live(app)["sha"] == sha("a")
+
+
+BAD_APP = {"name": "trader", "user": "trader", "root": "/srv/trader", "port": 3081, "alt_port": 3082,
+           "processes": [{"name": "api", "command": "python -m trader.api", "kind": "http"}]}
+
+
+@pytest.mark.parametrize("override, names", [
+    ({"services_apps": [dict(BAD_APP, user="root")]}, "services_apps entry"),
+    ({"services_apps": [dict(BAD_APP, alt_port=3081)]}, "services_apps entry"),
+    ({"services_apps": [BAD_APP, BAD_APP]}, "two apps with the same name"),
+    ({"services_apps": [BAD_APP], "services_secrets": {"other": {"K": "v"}}}, "services_secrets"),
+    ({"services_apps": [dict(BAD_APP, port="http")]}, "port"),
+])
+def test_services_refuses_bad_input(app, inventory, override, names):
+    units = app.check_output("ls /etc/systemd/system | grep trader")
+    res, _ = play(inventory, "molecule/deploy/converge.yml", "-e", json.dumps(override))
+    assert res.returncode != 0 and names in res.stdout, res.stdout[-2000:]
+    assert "changed=0" in res.stdout
+    assert app.check_output("ls /etc/systemd/system | grep trader") == units
+
+
 def test_held_lock_refuses_a_second_deploy(app, inventory):
     holder = {"holder": "alice@laptop", "action": "deploy", "ref": "v9", "time": "2026-01-01T00:00:00Z"}
     app.run(f"echo {shlex.quote(json.dumps(holder))} > {APP}/shared/deploy.lock")
