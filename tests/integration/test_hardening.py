@@ -123,6 +123,15 @@ def test_kernel_sysctls_are_skipped_in_a_container_and_net_ones_written(host):
     assert "net.ipv4.conf.all.accept_redirects = 0" in net
 
 
+# --- check mode -------------------------------------------------------------
+
+def test_check_mode_on_a_converged_host_reports_no_changes(inventory):
+    res = run_playbook(inventory, "site.yml", "--check", "--diff")
+    assert res.returncode == 0, res.stdout[-3000:]
+    recap = res.stdout[res.stdout.index("PLAY RECAP"):]
+    assert re.search(r"changed=0\s+unreachable=0\s+failed=0", recap), recap
+
+
 # --- bad input: refused before sshd or ufw are touched ----------------------
 
 BAD_INPUTS = {
