@@ -88,7 +88,14 @@ def test_units_are_sandboxed(app, unit):
     out = app.check_output(f"systemd-analyze security {unit} | tail -1")
     exposure = float(out.split("for")[1].split(":")[1].split()[0])
     assert exposure <= 2.5, out
-    assert app.check_output(f"systemctl show -p User --value {unit}") == "trader"
+    props = dict(line.split("=", 1) for line in app.check_output(
+        f"systemctl show -p User,Restart,RestartUSec,StartLimitBurst,StartLimitIntervalUSec,"
+        f"RestartPreventExitStatus,MemoryMax,Type {unit}").splitlines())
+    assert props["User"] == "trader" and props["Type"] == "notify" and props["Restart"] == "on-failure"
+    assert props["RestartUSec"] == "5s" and props["StartLimitBurst"] == "5"
+    assert props["StartLimitIntervalUSec"] == "5min"
+    assert props["RestartPreventExitStatus"].split() == ["2", "3"]
+    assert props["MemoryMax"] == str(256 * 1024 * 1024)
 
 
 def test_deploy_b_switches_slot_and_never_runs_two_workers(app, inventory):
@@ -115,6 +122,11 @@ def test_deploy_b_switches_slot_and_never_runs_two_workers(app, inventory):
     assert len(workers) == 1, locks
     entry = audit(app)[-1]
     assert entry["result"] == "ok" and entry["sha"] == sha("b") and entry["ref"] == "b"
+    assert entry["user"] and entry["time"].endswith("Z") and entry["seconds"] > 0
+    # The contract with the nginx role, written even without nginx installed.
+    port = app.check_output(f"readlink {APP}/slots/active")
+    assert app.file("/etc/nginx/tradeops/upstreams/trader.conf").content_string.splitlines()[-1] == (
+        f"upstream tradeops_trader {{ server 127.0.0.1:{port}; keepalive 16; }}")
     # The venv was reused: requirements.txt did not change between a and b.
     assert len(set(app.check_output(f"readlink {APP}/releases/*/.venv").split())) == 1
 
@@ -192,10 +204,17 @@ def test_held_lock_refuses_a_second_deploy(app, inventory):
     assert res.returncode != 0 and "alice@laptop" in res.stdout, res.stdout[-2000:]
     assert current_sha(app) == sha("a")
     assert app.file(f"{APP}/shared/deploy.lock").exists
-    res, _ = play(inventory, "deploy.yml", "-e", "ref=b", "-e", "release_force_unlock=true")
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=b", "-e", "release_force_unlock=true", "-e", "release_keep=2")
     assert res.returncode == 0, res.stdout[-3000:]
     assert live(app)["sha"] == sha("b")
     assert not app.file(f"{APP}/shared/deploy.lock").exists
+    # Pruned to the 2 newest plus previous; current and previous are never removed.
+    kept = releases(app)
+    assert len(kept) <= 3, kept
+    for link in ("current", "previous"):
+        assert app.check_output(f"basename $(readlink {APP}/{link})") in kept
+    assert current_sha(app) == sha("b")
+    assert app.file(f"{APP}/previous/REVISION").content_string.strip() == sha("a")
 
 
 def test_redeploying_the_live_sha_changes_nothing(inventory):
