@@ -58,11 +58,13 @@ sandbox-down: ## Remove the sandbox hosts
 site: venv ## Run site.yml against the sandbox
 	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
 
-demo: sandbox ## Provision a sandbox host with site.yml and print how to reach it
-	@echo "[demo] site.yml, first run (connects as root on the fresh host)"
+demo: sandbox ## Provision a sandbox host, deploy the sample service, print where to look
+	@echo "[demo] 1/3 site.yml, first run (connects as root on the fresh host)"
 	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
-	@echo "[demo] site.yml, second run (as the deploy user; expect changed=0)"
+	@echo "[demo] 2/3 site.yml, second run (as the deploy user; expect changed=0)"
 	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml | grep -A3 'PLAY RECAP'
+	@echo "[demo] 3/3 deploy.yml: examples/trader at this checkout's HEAD, behind the health gate"
+	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) deploy.yml -e ref=HEAD | grep -A3 'PLAY RECAP'
 	@python3 scripts/demo_summary.py $(SANDBOX_INV)
 
 lint: venv ## yamllint, ansible-lint (production profile), syntax check of every playbook

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 
 
@@ -27,6 +28,17 @@ def main() -> int:
         print(f"  ssh:    ssh -i {key} -p {hv['ansible_port']} deploy@127.0.0.1   (root login is now refused)")
         print(f"  http:   http://127.0.0.1:{hv['sandbox_http_port']}/")
         print(f"  https:  https://127.0.0.1:{hv['sandbox_https_port']}/")
+        https = hv["sandbox_https_port"]
+        resolve = f"--resolve trader.sandbox.test:{https}:127.0.0.1"
+        url = f"https://trader.sandbox.test:{https}"
+        health = subprocess.run(f"curl -sk --max-time 5 {resolve} {url}/api/health".split(),
+                                capture_output=True, text=True).stdout.strip()
+        print(f"  app:    {url}/   (Basic Auth user trader, password sandbox-ui-password;")
+        print(f"          no DNS: curl -k {resolve} ..., or map trader.sandbox.test to 127.0.0.1 in /etc/hosts)")
+        print(f"  health: {health or '(no answer)'}")
+    print("\nDeploy another commit:  .venv/bin/ansible-playbook -i inventories/sandbox/hosts.yml deploy.yml -e ref=<sha|tag|branch>")
+    print("Roll back:              .venv/bin/ansible-playbook -i inventories/sandbox/hosts.yml rollback.yml")
+    print("Status (like pm2 ls):   .venv/bin/ansible-playbook -i inventories/sandbox/hosts.yml status.yml")
     print("\nRe-converge:  .venv/bin/ansible-playbook -i inventories/sandbox/hosts.yml site.yml   (expect changed=0)")
     print("Tear down:    make sandbox-down")
     return 0
