@@ -70,16 +70,19 @@ def sandbox(sandbox_hosts: list[SandboxHost]) -> SandboxHost:
     return sandbox_hosts[0]
 
 
-@pytest.fixture(scope="session")
-def host(inventory: Path, sandbox: SandboxHost):
-    """testinfra host: one multiplexed SSH connection as the deploy user, commands run with sudo.
-
-    One connection matters: ufw's rate limit refuses a 7th new connection within 30 s.
-    """
+def ssh_host(sandbox: SandboxHost, user: str, sudo: bool = False):
+    """testinfra host over one multiplexed SSH connection (ufw's rate limit refuses a 7th
+    new connection within 30 s, so every command must reuse the first one)."""
     return testinfra.get_host(
-        f"ssh://deploy@127.0.0.1:{sandbox.ssh_port}", ssh_identity_file=sandbox.key, sudo=True,
+        f"ssh://{user}@127.0.0.1:{sandbox.ssh_port}", ssh_identity_file=sandbox.key, sudo=sudo,
         ssh_extra_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-        controlpath=f"/tmp/tradeops-ti-{sandbox.ssh_port}", controlpersist=120)
+        controlpath=f"/tmp/tradeops-ti-{user}-{sandbox.ssh_port}", controlpersist=120)
+
+
+@pytest.fixture(scope="session")
+def host(sandbox: SandboxHost):
+    """The deploy user, commands run with sudo (the hardened host refuses root)."""
+    return ssh_host(sandbox, "deploy", sudo=True)
 
 
 def ssh_window() -> None:

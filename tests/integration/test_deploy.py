@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-import testinfra
 import yaml
 
-from conftest import ROOT, run_playbook
+from conftest import ROOT, run_playbook, ssh_host
 
 REPO = ROOT / ".sandbox/molecule-deploy/trader-repo"
 APP = "/srv/trader"
@@ -36,10 +35,7 @@ def sha(ref: str) -> str:
 @pytest.fixture(scope="module")
 def app(sandbox):
     """testinfra host as root: this scenario converges without the base role (no deploy user)."""
-    return testinfra.get_host(
-        f"ssh://root@127.0.0.1:{sandbox.ssh_port}", ssh_identity_file=sandbox.key,
-        ssh_extra_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-        controlpath=f"/tmp/tradeops-deploy-{sandbox.ssh_port}", controlpersist=120)
+    return ssh_host(sandbox, "root")
 
 
 def play(inventory: Path, playbook: str, *args: str) -> tuple[subprocess.CompletedProcess, float]:

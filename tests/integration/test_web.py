@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import testinfra
 import yaml
 
-from conftest import ROOT, run_playbook
+from conftest import ROOT, run_playbook, ssh_host
 
 VARS = yaml.safe_load((ROOT / "molecule/web/vars/web.yml").read_text())
 PASSWORD = VARS["web_test_password"]
@@ -41,10 +40,7 @@ class Response:
 @pytest.fixture(scope="module")
 def web(sandbox):
     """testinfra host as root: this scenario converges without the base role (no deploy user)."""
-    return testinfra.get_host(
-        f"ssh://root@127.0.0.1:{sandbox.ssh_port}", ssh_identity_file=sandbox.key,
-        ssh_extra_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-        controlpath=f"/tmp/tradeops-web-{sandbox.ssh_port}", controlpersist=120)
+    return ssh_host(sandbox, "root")
 
 
 @pytest.fixture(scope="module", autouse=True)
