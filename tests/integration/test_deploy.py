@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -224,6 +226,106 @@ def test_status_table(app, inventory):
     assert res.returncode == 0, res.stdout[-2000:]
     for text in ("trader-api@", "trader-worker.service", "worker.short.lock", sha("b")[:12], "restarts"):
         assert text in res.stdout
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """Records every POST (path + JSON body): stands in for a webhook and Telegram's API."""
+    seen: list[tuple[str, dict]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        Receiver.seen.append((self.path, json.loads(body or b"{}")))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"ok": true}')
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    """A notice receiver on the controller's loopback, for the duration of these tests."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+HOOK_TOKEN = "hook-token-5d1e0c"
+
+
+def test_hooks_run_around_the_switch_and_the_webhook_hears_it(app, inventory, receiver):
+    Receiver.seen.clear()
+    app.run(f"rm -f {APP}/shared/data/hook-*.txt")
+    hooks = [
+        {"name": "record", "phase": "before_switch", "user": "trader",
+         "command": f"echo \"$(id -un) $TRADEOPS_SHA $TRADEOPS_PREVIOUS_SHA $(pwd)\" > {APP}/shared/data/hook-before.txt"},
+        {"name": "for-another-app", "app": "other", "phase": "before_switch", "command": "exit 9"},
+        {"name": "warm", "phase": "after_switch", "command": f"echo live > {APP}/shared/data/hook-after.txt; exit 3"},
+    ]
+    url = f"{receiver}/hook/{HOOK_TOKEN}"
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=a", "-e",
+                  json.dumps({"release_hooks": hooks, "release_notify_webhook_url": url}))
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert live(app)["sha"] == sha("a")
+    user, new, previous, cwd = app.file(f"{APP}/shared/data/hook-before.txt").content_string.split()
+    assert (user, new, previous) == ("trader", sha("a"), sha("b"))
+    assert cwd == app.check_output(f"readlink -f {APP}/current")
+    assert app.file(f"{APP}/shared/data/hook-after.txt").content_string.strip() == "live"
+    assert "WARNING: the release is live, but:" in res.stdout and "after_switch/warm failed (exit 3)" in res.stdout
+    assert [path for path, _ in Receiver.seen] == [f"/hook/{HOOK_TOKEN}"]
+    notice = Receiver.seen[0][1]
+    assert (notice["action"], notice["app"], notice["result"], notice["sha"]) == ("deploy", "trader", "ok", sha("a"))
+    assert HOOK_TOKEN not in res.stdout
+
+
+def test_a_failing_before_switch_hook_stops_the_deploy(app, inventory, receiver):
+    Receiver.seen.clear()
+    hooks = [{"name": "migrate", "phase": "before_switch", "user": "trader", "command": "echo no database; exit 7"}]
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=b", "-e",
+                  json.dumps({"release_hooks": hooks, "release_notify_webhook_url": f"{receiver}/hook/{HOOK_TOKEN}"}))
+    assert res.returncode != 0
+    assert "before_switch/migrate failed (exit 7): no database" in res.stdout, res.stdout[-3000:]
+    assert live(app)["sha"] == sha("a") and current_sha(app) == sha("a")
+    assert audit(app)[-1]["result"] == "failed"
+    assert Receiver.seen and Receiver.seen[0][1]["result"] == "failed" and Receiver.seen[0][1]["sha"] == sha("b")
+    assert HOOK_TOKEN not in res.stdout
+
+
+def test_telegram_notice_and_back_to_b(app, inventory, receiver):
+    Receiver.seen.clear()
+    token = "123456:tg-secret-a8f2"
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=b", "-e", f"release_notify_telegram_api={receiver}",
+                  "-e", f"release_notify_telegram_token={token}", "-e", "release_notify_telegram_chat_id=-1001")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert live(app)["sha"] == sha("b")
+    path, body = Receiver.seen[0]
+    assert path == f"/bot{token}/sendMessage" and body["chat_id"] == "-1001"
+    assert body["text"].startswith("OK deploy trader") and sha("b")[:12] in body["text"]
+    assert token not in res.stdout
+
+
+def test_units_come_back_after_a_host_restart(app, sandbox):
+    """The container restarts like a rebooted VPS: the live slot and the singletons return on `current`."""
+    subprocess.run(["podman", "restart", "--time", "20", sandbox.name], check=True, capture_output=True, timeout=120)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        done = sandbox.ssh("root", "systemctl is-system-running --wait; systemctl is-active trader-worker")
+        if done.returncode == 0 or "failed" in done.stdout:
+            break
+        time.sleep(2)
+    port = app.check_output(f"readlink {APP}/slots/active")
+    assert app.service(f"trader-api@{port}").is_running
+    for unit in ("trader-worker", "trader-scheduler"):
+        assert app.service(unit).is_running, unit
+    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/api/health', timeout=2)"
+    for _ in range(30):  # the api may still be binding its port
+        if app.run(f"python3 -c {shlex.quote(probe)}").rc == 0:
+            break
+        time.sleep(1)
+    assert live(app)["sha"] == sha("b") == current_sha(app)
 
 
 def test_secret_never_in_output(inventory):
