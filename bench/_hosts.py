@@ -1,7 +1,6 @@
 """Shared helpers for the bench scripts: a throwaway sandbox host and timed commands."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -9,6 +8,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from sandbox import read_inventory  # noqa: E402 (scripts/ is not a package)
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
@@ -39,11 +40,7 @@ def down(prefix: str) -> None:
 
 
 def host_names(inv: Path) -> list[str]:
-    text = "".join(ln for ln in inv.read_text().splitlines(True) if not ln.startswith("#"))
-    names: set[str] = set()
-    for body in json.loads(text)["all"]["children"]["tradeops"]["children"].values():
-        names.update(body["hosts"])
-    return sorted(names)
+    return list(read_inventory(inv))
 
 
 def recap(output: str) -> str:

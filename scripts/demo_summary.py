@@ -6,20 +6,17 @@ Usage: demo_summary.py INVENTORY   (the JSON-in-YAML file written by scripts/san
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 from pathlib import Path
+
+from sandbox import read_inventory
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inventory", type=Path)
     args = parser.parse_args()
-    text = "".join(ln for ln in args.inventory.read_text().splitlines(True) if not ln.startswith("#"))
-    hosts: dict[str, dict] = {}
-    for group, body in json.loads(text)["all"]["children"]["tradeops"]["children"].items():
-        for name, hv in body["hosts"].items():
-            hosts.setdefault(name, dict(hv, groups=[]))["groups"].append(group)
+    hosts = read_inventory(args.inventory)
     print("\n== tradeops sandbox ready ==")
     for name, hv in sorted(hosts.items()):
         key = Path(hv["ansible_ssh_private_key_file"]).relative_to(Path.cwd()) \

@@ -245,6 +245,16 @@ def write_inventory(path: Path, hosts: list[dict]) -> None:
         link.symlink_to(shared)
 
 
+def read_inventory(path: Path) -> dict[str, dict]:
+    """Hosts of an inventory written by write_inventory: name -> its variables plus "groups"."""
+    text = "".join(ln for ln in Path(path).read_text().splitlines(True) if not ln.startswith("#"))
+    hosts: dict[str, dict] = {}
+    for group, body in json.loads(text)["all"]["children"]["tradeops"]["children"].items():
+        for name, hostvars in body["hosts"].items():
+            hosts.setdefault(name, dict(hostvars, groups=[]))["groups"].append(group)
+    return dict(sorted(hosts.items()))
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     image = build_image(args.release)
     ensure_key()

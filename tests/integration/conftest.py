@@ -5,9 +5,9 @@ tests run from `molecule verify` and refuse to run without it.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,8 @@ import pytest
 import testinfra
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from sandbox import read_inventory  # noqa: E402 (scripts/ is not a package)
 SSH_OPTS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-o", "ControlPath=none"]
 
@@ -45,14 +47,8 @@ def _inventory_path() -> Path:
 
 
 def _hosts(path: Path) -> list[SandboxHost]:
-    data = json.loads("".join(ln for ln in path.read_text().splitlines(True) if not ln.startswith("#")))
-    found: dict[str, SandboxHost] = {}
-    for group, body in data["all"]["children"]["tradeops"]["children"].items():
-        for name, hv in body["hosts"].items():
-            host = found.setdefault(name, SandboxHost(name, hv["ansible_port"], hv["sandbox_http_port"],
-                                                      hv["sandbox_https_port"], hv["ansible_ssh_private_key_file"], []))
-            host.groups.append(group)
-    return sorted(found.values(), key=lambda h: h.name)
+    return [SandboxHost(name, hv["ansible_port"], hv["sandbox_http_port"], hv["sandbox_https_port"],
+                        hv["ansible_ssh_private_key_file"], hv["groups"]) for name, hv in read_inventory(path).items()]
 
 
 @pytest.fixture(scope="session")
