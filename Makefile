@@ -21,7 +21,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PY_COLORS := 0
 
-.PHONY: help deps venv image sandbox sandbox-down demo site lint unit molecule test bench-site audit clean
+.PHONY: help deps venv image sandbox sandbox-down demo site lint unit molecule test bench-site bench-deploy audit clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -51,6 +51,7 @@ image: deps ## Build the sandbox host image from Debian packages (cached)
 
 sandbox: deps venv ## Start HOSTS sandbox hosts (default 1) and write inventories/sandbox/hosts.yml
 	@python3 scripts/sandbox.py up --prefix tradeops-sandbox --hosts $(HOSTS) --port-base $(PORT_BASE) --inventory $(SANDBOX_INV)
+	@python3 scripts/demo_repo.py .sandbox/demo-repo
 
 sandbox-down: ## Remove the sandbox hosts
 	@python3 scripts/sandbox.py down --prefix tradeops-sandbox
@@ -58,13 +59,22 @@ sandbox-down: ## Remove the sandbox hosts
 site: venv ## Run site.yml against the sandbox
 	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
 
+# One-line JSON results, so the demo can show each deploy's outcome.
+DEMO_PLAY := ANSIBLE_CALLBACK_RESULT_FORMAT=json $(BIN)/ansible-playbook -i $(SANDBOX_INV)
 demo: sandbox ## Provision a sandbox host, deploy the sample service, print where to look
-	@echo "[demo] 1/3 site.yml, first run (connects as root on the fresh host)"
+	@echo "[demo] 1/6 site.yml, first run (connects as root on the fresh host)"
 	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
-	@echo "[demo] 2/3 site.yml, second run (as the deploy user; expect changed=0)"
+	@echo "[demo] 2/6 site.yml, second run (as the deploy user; expect changed=0)"
 	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml | grep -A3 'PLAY RECAP'
-	@echo "[demo] 3/3 deploy.yml: examples/trader at this checkout's HEAD, behind the health gate"
-	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) deploy.yml -e ref=HEAD | grep -A3 'PLAY RECAP'
+	@echo "[demo] 3/6 deploy.yml -e ref=a (the demo repo .sandbox/demo-repo: a, b on main; c fails health)"
+	@$(DEMO_PLAY) deploy.yml -e ref=a | grep -o '"msg": "[^"]*' | sed 's/"msg": "/  /'
+	@echo "[demo] 4/6 deploy.yml -e ref=b (blue/green: b starts beside a, passes the health gate, takes the traffic)"
+	@$(DEMO_PLAY) deploy.yml -e ref=b | grep -o '"msg": "[^"]*' | sed 's/"msg": "/  /'
+	@echo "[demo] 5/6 deploy.yml -e ref=c (its /api/health answers 503: the gate refuses it, traffic stays on b; a failure is expected here)"
+	@$(DEMO_PLAY) deploy.yml -e ref=c -e release_health_timeout=5 \
+	  | grep -o 'health gate failed[^"]*' | head -1 | sed 's/^/  refused: /' || true
+	@echo "[demo] 6/6 rollback.yml (back to the release live before b: a)"
+	@$(DEMO_PLAY) rollback.yml | grep -o '"msg": "[^"]*' | sed 's/"msg": "/  /'
 	@python3 scripts/demo_summary.py $(SANDBOX_INV)
 
 lint: venv ## yamllint, ansible-lint (production profile), syntax check of every playbook
@@ -87,6 +97,9 @@ test: lint unit molecule ## lint + unit + Molecule (CI runs exactly this)
 
 bench-site: deps venv image ## Time a first converge and an idempotent re-run of site.yml
 	@python3 bench/site.py
+
+bench-deploy: deps venv image ## Deploy + rollback under HTTP load on a fresh host: seconds, requests, failed
+	@python3 bench/deploy.py
 
 audit: deps venv image ## Lynis hardening index before and after site.yml, in a fresh host
 	@python3 bench/audit.py
