@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import socket
 import ssl
 import statistics
 import subprocess
@@ -31,33 +32,57 @@ SITE = "trader.sandbox.test"
 REPO = ROOT / ".sandbox" / "bench-deploy-repo"
 
 
+class SiteConnection(http.client.HTTPSConnection):
+    """HTTPS to 127.0.0.1 with the site's name in SNI (nginx drops unknown names)."""
+
+    def connect(self) -> None:
+        sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=SITE)
+
+
 class Load:
     """Client threads hammering /api/health on nginx's HTTPS port until stopped."""
 
     def __init__(self, port: int, threads: int, max_requests: int) -> None:
         self.port, self.threads, self.max_requests = port, threads, max_requests
-        self.ok = self.failed = 0
+        self.ok = self.failed = self.retried = 0
         self.errors: dict[str, int] = {}
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.workers: list[threading.Thread] = []
 
+    def _get(self, conn: SiteConnection) -> int:
+        conn.request("GET", "/api/health", headers={"Host": SITE})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+
     def _client(self) -> None:
         ctx = ssl.create_default_context()
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # the sandbox's self-signed cert
-        conn = None
+        conn, reused = None, False
         while not self.stop.is_set() and self.ok + self.failed < self.max_requests:
+            retried = False
             try:
                 if conn is None:
-                    conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
-                conn.request("GET", "/api/health", headers={"Host": SITE})
-                resp = conn.getresponse()
-                resp.read()
-                good, why = resp.status == 200, f"HTTP {resp.status}"
+                    conn, reused = SiteConnection(SITE, self.port, context=ctx, timeout=10), False
+                try:
+                    status = self._get(conn)
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                    if not reused:
+                        raise
+                    # nginx closed an idle keep-alive connection (a reload retires old workers):
+                    # a GET is retried once on a new connection, as browsers and HTTP libraries do.
+                    conn.close()
+                    conn, retried = SiteConnection(SITE, self.port, context=ctx, timeout=10), True
+                    status = self._get(conn)
+                reused = True
+                good, why = status == 200, f"HTTP {status}"
             except (OSError, http.client.HTTPException) as exc:
                 good, why = False, type(exc).__name__
                 conn = None
             with self.lock:
+                self.retried += retried
                 if good:
                     self.ok += 1
                 else:
@@ -128,31 +153,34 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
     p.add_argument("--max-requests", type=int, default=50000, help="cap per timed step (default 50000)")
     p.add_argument("--keep", action="store_true", help="keep the host afterwards")
+    p.add_argument("--inventory", type=Path,
+                   help="use this provisioned one-host sandbox (e.g. make demo's) instead of a fresh host")
     args = p.parse_args()
 
     sh(["python3", "scripts/demo_repo.py", str(REPO)], quiet=False)
-    inv = up(args.prefix)
+    inv = args.inventory.resolve() if args.inventory else up(args.prefix)
     try:
         (name, host), = read_inventory(inv).items()
         port = host["sandbox_https_port"]
-        print("[bench] site.yml on the fresh host (first converge, ~2 min) ...", flush=True)
-        took, out = playbook(inv, "site.yml")
-        print(f"[bench] site.yml {took:.0f} s   {recap(out)}")
+        if not args.inventory:
+            print("[bench] site.yml on the fresh host (first converge, ~2 min) ...", flush=True)
+            took, out = playbook(inv, "site.yml")
+            print(f"[bench] site.yml {took:.0f} s   {recap(out)}")
         print("[bench] deploy a (warm-up: builds the venv) ...", flush=True)
         took, _ = playbook(inv, "deploy.yml", "-e", "ref=a")
         print(f"[bench] deploy a {took:.1f} s")
 
-        deploys, rollbacks, requests, failed, errors = [], [], 0, 0, {}
+        deploys, rollbacks, requests, failed, retried, errors = [], [], 0, 0, 0, {}
         for i in range(1, args.rounds + 1):
             for label, step, bucket in (("deploy b", lambda: playbook(inv, "deploy.yml", "-e", "ref=b"), deploys),
                                         ("rollback", lambda: playbook(inv, "rollback.yml"), rollbacks)):
                 took, load, out = under_load(port, args, step)
                 bucket.append(took)
-                requests, failed = requests + load.total, failed + load.failed
+                requests, failed, retried = requests + load.total, failed + load.failed, retried + load.retried
                 for k, v in load.errors.items():
                     errors[k] = errors.get(k, 0) + v
                 print(f"[bench] round {i}/{args.rounds} {label:8s} {took:5.2f} s  requests {load.total:5d}"
-                      f"  failed {load.failed}   {recap(out)}", flush=True)
+                      f"  failed {load.failed}  keep-alive retries {load.retried}   {recap(out)}", flush=True)
 
         sha_b = subprocess.run(["git", "-C", str(REPO), "rev-parse", "b^{commit}"], capture_output=True,
                                text=True, check=True).stdout.strip()
@@ -166,11 +194,12 @@ def main() -> int:
         print(f"rollback s    {rb:.2f}   (rounds: {', '.join(f'{t:.2f}' for t in rollbacks)})")
         print(f"requests      {requests}")
         print(f"failed        {failed} {errors or ''}")
+        print(f"retried       {retried} (GETs re-sent once after nginx closed an idle keep-alive connection on reload)")
         print(f"shell deploy  {shell_took:.2f} s, {load.failed} of {load.total} requests failed;"
               f" deploy.yml / shell = {dep / shell_took:.1f}x")
         print(f"host {name}; {args.threads} client threads through nginx (HTTPS) to /api/health")
     finally:
-        if not args.keep:
+        if not args.keep and not args.inventory:
             down(args.prefix)
     return 0
 
