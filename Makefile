@@ -13,7 +13,7 @@ HOSTS       ?= 1
 PORT_BASE   ?= 2200
 SCENARIOS   ?= $(sort $(filter-out _shared,$(notdir $(wildcard molecule/*))))
 SANDBOX_INV := inventories/sandbox/hosts.yml
-APT_PACKAGES := podman runc debootstrap uidmap nftables openssh-client git curl
+APT_PACKAGES := podman runc debootstrap uidmap nftables openssh-client git curl testssl.sh
 
 # Podman runs with the project's containers.conf (runc, modest ulimits); /etc is untouched.
 export CONTAINERS_CONF := $(ROOT)/test-infra/containers.conf
@@ -88,7 +88,7 @@ test: lint unit molecule ## lint + unit + Molecule (CI runs exactly this)
 bench-site: deps venv image ## Time a first converge and an idempotent re-run of site.yml
 	@python3 bench/site.py
 
-audit: deps venv image ## Lynis hardening index before and after site.yml, in a fresh host
+audit: deps venv image ## Lynis before/after site.yml, gixy, testssl.sh, unit exposure (fresh host, ~8 min)
 	@python3 bench/audit.py
 
 clean: sandbox-down ## Remove hosts, venv and caches (the image stays in podman)
