@@ -88,7 +88,7 @@ test: lint unit molecule ## lint + unit + Molecule (CI runs exactly this)
 bench-site: deps venv image ## Time a first converge and an idempotent re-run of site.yml
 	@python3 bench/site.py
 
-audit: deps venv image ## Lynis before/after site.yml, gixy, testssl.sh, unit exposure (fresh host, ~8 min)
+audit: deps venv image ## Lynis before/after site.yml, gixy, testssl.sh, unit exposure (one fresh host, 8-15 min)
 	@python3 bench/audit.py
 
 clean: sandbox-down ## Remove hosts, venv and caches (the image stays in podman)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -44,6 +45,16 @@ def host_names(inv: Path) -> list[str]:
     for body in json.loads(text)["all"]["children"]["tradeops"]["children"].values():
         names.update(body["hosts"])
     return sorted(names)
+
+
+def exit_code(audit: Callable[[], int]) -> int:
+    """Run an audit that returns how many findings failed: exit 0 none, 1 some, 2 it could not run."""
+    try:
+        bad = audit()
+    except (subprocess.CalledProcessError, SystemExit) as exc:
+        print(f"[audit] ERROR: {exc}")
+        return 2
+    return 1 if bad else 0
 
 
 def recap(output: str) -> str:

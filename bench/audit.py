@@ -28,12 +28,14 @@ from _hosts import VENV_BIN, down, host_names, recap, sh, up
 
 
 def lynis(name: str) -> tuple[int, list[str]]:
+    t0 = time.monotonic()
     res = sh(["podman", "exec", name, "lynis", "audit", "system", "--quick", "--no-colors"], check=False)
     match = re.search(r"Hardening index : (\d+)", res.stdout)
     if not match:
         raise SystemExit("Lynis printed no hardening index:\n" + res.stdout[-2000:])
     report = sh(["podman", "exec", name, "cat", "/var/log/lynis-report.dat"]).stdout
     suggestions = [ln.split("=", 1)[1] for ln in report.splitlines() if ln.startswith("suggestion[]=")]
+    print(f"[audit] lynis ran in {time.monotonic() - t0:.0f} s", flush=True)
     return int(match.group(1)), suggestions
 
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 
-from _hosts import sh
+from _hosts import exit_code, sh
 
 
 def units(host: str, app: str) -> list[str]:
@@ -71,12 +70,7 @@ def main() -> int:
     p.add_argument("--app", default="trader", help="app name from services_apps (default trader)")
     p.add_argument("--max", type=float, default=2.5, help="highest exposure allowed (default 2.5)")
     args = p.parse_args()
-    try:
-        bad = report(args.host, args.app, args.max)
-    except (subprocess.CalledProcessError, SystemExit) as exc:
-        print(f"[audit] ERROR: {exc}")
-        return 2
-    return 1 if bad else 0
+    return exit_code(lambda: report(args.host, args.app, args.max))
 
 
 if __name__ == "__main__":

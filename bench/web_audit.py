@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _hosts import VENV_BIN, sh
+from _hosts import VENV_BIN, exit_code, sh
 
 # testssl's JSON severities that the screen shows as "NOT ok" or in red/orange.
 BAD = ("MEDIUM", "HIGH", "CRITICAL")
@@ -153,12 +153,7 @@ def main() -> int:
     p.add_argument("--site", default="trader", help="nginx site whose certificate is replaced (default trader)")
     p.add_argument("--tls-dir", default="/etc/nginx/tradeops/tls", help="nginx_tls_dir (default %(default)s)")
     args = p.parse_args()
-    try:
-        bad = report(args.host, args.port, args.server_name, args.site, args.tls_dir)
-    except (subprocess.CalledProcessError, SystemExit) as exc:
-        print(f"[audit] ERROR: {exc}")
-        return 2
-    return 1 if bad else 0
+    return exit_code(lambda: report(args.host, args.port, args.server_name, args.site, args.tls_dir))
 
 
 if __name__ == "__main__":
