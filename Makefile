@@ -13,7 +13,7 @@ HOSTS       ?= 1
 PORT_BASE   ?= 2200
 SCENARIOS   ?= $(sort $(filter-out _shared,$(notdir $(wildcard molecule/*))))
 SANDBOX_INV := inventories/sandbox/hosts.yml
-APT_PACKAGES := podman runc debootstrap uidmap nftables openssh-client git curl
+APT_PACKAGES := podman runc debootstrap uidmap nftables openssh-client git curl testssl.sh
 
 # Podman runs with the project's containers.conf (runc, modest ulimits); /etc is untouched.
 export CONTAINERS_CONF := $(ROOT)/test-infra/containers.conf
@@ -101,7 +101,7 @@ bench-site: deps venv image ## Time a first converge and an idempotent re-run of
 bench-deploy: deps venv image ## Deploy + rollback under HTTP load on a fresh host: seconds, requests, failed
 	@python3 bench/deploy.py
 
-audit: deps venv image ## Lynis hardening index before and after site.yml, in a fresh host
+audit: deps venv image ## Lynis before/after site.yml, gixy, testssl.sh, unit exposure (one fresh host, 8-15 min)
 	@python3 bench/audit.py
 
 clean: sandbox-down ## Remove hosts, venv and caches (the image stays in podman)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -41,6 +42,16 @@ def down(prefix: str) -> None:
 
 def host_names(inv: Path) -> list[str]:
     return list(read_inventory(inv))
+
+
+def exit_code(audit: Callable[[], int]) -> int:
+    """Run an audit that returns how many findings failed: exit 0 none, 1 some, 2 it could not run."""
+    try:
+        bad = audit()
+    except (subprocess.CalledProcessError, SystemExit) as exc:
+        print(f"[audit] ERROR: {exc}")
+        return 2
+    return 1 if bad else 0
 
 
 def recap(output: str) -> str:

@@ -96,6 +96,26 @@ def test_units_are_sandboxed(app, unit):
     assert props["MemoryMax"] == str(256 * 1024 * 1024)
 
 
+@pytest.mark.parametrize("process", ["worker", "api"])
+def test_the_running_app_is_inside_its_sandbox(app, process):
+    # What the directives do to the live process, not only what systemd-analyze reads from the file.
+    unit = f"trader-api@{app.check_output(f'readlink {APP}/slots/active')}" if process == "api" else "trader-worker"
+    pid = app.check_output(f"systemctl show -p MainPID --value {unit}.service")
+    options = {}
+    for line in app.check_output(f"cat /proc/{pid}/mountinfo").splitlines():
+        fields = line.split()
+        options[fields[4]] = fields[5].split(",")  # a later mount on the same point hides the earlier
+    assert "ro" in options["/"]                    # ProtectSystem=strict
+    assert "rw" in options[f"{APP}/shared"]        # ReadWritePaths: data, logs, locks
+    uid = app.check_output("id -u trader")
+    assert sorted(line.split()[0] for line in app.file(f"/proc/{pid}/uid_map").content_string.splitlines()) == \
+        sorted(["0", uid])                         # PrivateUsers: only root and the app user exist
+    status = dict(line.split(":\t", 1) for line in app.file(f"/proc/{pid}/status").content_string.splitlines()
+                  if ":\t" in line)
+    assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2" and int(status["CapBnd"], 16) == 0
+    assert status["Umask"] == "0077"
+
+
 def test_deploy_b_switches_slot_and_never_runs_two_workers(app, inventory):
     before = app.check_output(f"readlink {APP}/slots/active")
     # Sample the worker processes every 50 ms during the deploy.
@@ -103,6 +123,8 @@ def test_deploy_b_switches_slot_and_never_runs_two_workers(app, inventory):
             " pgrep -c -u trader -f \"trader[.]worker\" >> /tmp/workers.log; sleep 0.05; done' >/dev/null 2>&1 &")
     res, took = play(inventory, "deploy.yml", "-e", "ref=b")
     assert res.returncode == 0, res.stdout[-3000:]
+    # Printed, not asserted: on a shared 2-core machine the wall time says more about the load
+    # (16-18 s seen at load 6-8, helper 4-5 s of it); bench/ measures speed.
     print(f"deploy b took {took:.1f} s (helper {audit(app)[-1]['seconds']} s)")
     assert live(app)["sha"] == sha("b")
     assert current_sha(app) == sha("b")

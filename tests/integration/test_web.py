@@ -155,6 +155,20 @@ def test_proxy_prefix_is_stripped_and_forwarding_headers_are_set(web):
     assert "authorization" not in headers  # the UI password never reaches the app
 
 
+@pytest.mark.parametrize("path, upstream", [
+    ("/api/a%2Fb/../c?q=%20", "/api/a%2Fb/../c?q=%20"),    # no URI part in proxy_pass: as sent
+    ("/__proxy/a%2F..%2Fb?q=1", "/a%2F..%2Fb?q=1"),        # prefix replaced on the raw URI
+])
+def test_proxied_paths_reach_the_app_as_the_client_sent_them(web, path, upstream):
+    r = curl(web, f"{TRADER}{path}", "--path-as-is")
+    assert json.loads(r.body)["path"] == upstream
+
+
+def test_a_percent_encoded_proxy_prefix_is_refused(web):
+    # nginx decodes it to /__proxy/ to pick the location, but the raw URI has no such prefix.
+    assert curl(web, f"{TRADER}/%5F_proxy/x", "--path-as-is").status == 400
+
+
 # --- IP allowlists -----------------------------------------------------------
 
 def test_satisfy_any_lets_an_allowlisted_client_in_without_a_password(web):
@@ -180,6 +194,12 @@ def test_unknown_host_over_https_gets_the_handshake_rejected(web):
     assert r.rc == 35, r.stderr  # TLS handshake failed: no certificate shown
     res = web.run("openssl s_client -connect 127.0.0.1:443 -noservername </dev/null")
     assert res.rc != 0 and "BEGIN CERTIFICATE" not in res.stdout
+
+
+def test_unknown_host_on_a_served_names_connection_gets_421(web):
+    # What HTTP/2 connection reuse can send: TLS for trader.example.com, another Host.
+    r = curl(web, f"{TRADER}/", "-H", "Host: unknown.example.net", "--http1.1")
+    assert r.status == 421
 
 
 @pytest.mark.parametrize("name", VARS["web_test_domains"])
@@ -245,7 +265,7 @@ def test_upstream_file_has_the_deploy_contract_format(web):
     content = web.file("/etc/nginx/tradeops/upstreams/trader.conf").content_string
     body = re.sub(r"#.*", "", content)
     assert re.fullmatch(r"\s*upstream tradeops_trader \{\s*server 127\.0\.0\.1:3081;\s*keepalive 16;\s*\}\s*", body), content
-    assert "proxy_pass http://tradeops_trader/api/;" in web.file("/etc/nginx/tradeops/sites/trader.conf").content_string
+    assert "proxy_pass http://tradeops_trader;" in web.file("/etc/nginx/tradeops/sites/trader.conf").content_string
 
 
 # --- bad input: refused before nginx is touched ------------------------------
