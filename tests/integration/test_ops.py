@@ -224,6 +224,24 @@ def test_bad_restore_input_is_refused_before_anything(inventory):
         assert "changed=0" in res.stdout
 
 
+@pytest.mark.parametrize("override, message", [
+    ({"alert_webhook_url": "", "alert_telegram_bot_token": "", "alert_telegram_chat_id": "", "alert_smtp_host": ""},
+     "No alert channel is configured"),
+    ({"alert_webhook_url": "ftp://example.com/hook"}, "Alert settings are invalid"),
+    ({"backup_sources": {"trader": {"paths": ["../../etc"]}}}, 'backup_sources["trader"] is invalid'),
+    ({"backup_sources": {"other": {}}}, 'backup_sources["other"] is invalid'),
+    ({"backup_keep_daily": 0}, "Backup settings are invalid"),
+    ({"backup_paths": ["/etc"]}, "backup_paths"),
+    ({"watchdog_failures": 0}, "Watchdog settings are invalid"),
+    ({"watchdog_max_restarts": "many"}, "watchdog_max_restarts"),
+    ({"logrotate_size": "ten megabytes"}, "Log rotation settings are invalid"),
+], ids=["no-channel", "bad-webhook", "source-path", "source-app", "keep-daily", "abs-path", "failures",
+        "restarts-type", "logrotate-size"])
+def test_bad_ops_input_is_refused(inventory, override, message):
+    res = play(inventory, "molecule/ops/validate.yml", "-e", json.dumps(override))
+    assert res.returncode != 0 and message in res.stdout and "changed=0" in res.stdout, res.stdout[-2000:]
+
+
 def test_an_unknown_backup_name_is_refused(app):
     res = app.run("tradeops-backup restore trader trader-20990101T000000Z-none.tar.gz")
     assert res.rc == 4 and "no backup named" in res.stderr and "nothing was changed" in res.stderr
