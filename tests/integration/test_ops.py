@@ -368,6 +368,14 @@ def test_watchdog_reports_certificates_backups_and_disk(app):
     app.run_expect([0], f"mv /var/tmp/aside/trader-* {BACKUPS}/")
     assert [b["ok"] for b in watchdog(app)["backups"]] == [True]
     assert wait_for(lambda: [a for a in received(app, "backup:trader") if a["severity"] == "recovery"], 10)
+    # A deploy lock left behind by a crashed deploy pauses the app's checks: that is alerted.
+    app.run_expect([0], f"echo '{{\"holder\": \"crashed\"}}' > {APP}/shared/deploy.lock && "
+                        f"touch -d '2 hours ago' {APP}/shared/deploy.lock")
+    assert watchdog(app)["apps"]["trader"]["status"] == "skipped"
+    assert wait_for(lambda: received(app, "watchdog:trader:deploy-lock"), 10)
+    app.run_expect([0], f"rm {APP}/shared/deploy.lock")
+    assert watchdog(app)["apps"]["trader"]["status"] == "ok"
+    assert wait_for(lambda: [a for a in received(app, "watchdog:trader:deploy-lock") if a["severity"] == "recovery"], 10)
     # Disk: the same check with a 1 % limit, through a copy of the configuration.
     cfg = json.loads(app.file("/etc/tradeops/watchdog.json").content_string)
     cfg.update(disk_max_percent=1, apps=[], cert_paths=[], check_backups=False, check_failed_units=False)
