@@ -143,6 +143,12 @@ def test_files_are_private_and_units_wired(app):
     app.run_expect([0], "systemctl stop tradeops-watchdog.timer")
 
 
+def test_the_deploy_made_a_pre_deploy_backup(app):
+    names = backup_names(app)
+    assert len(names) == 1 and names[0].endswith("-pre-deploy.tar.gz"), names
+    assert app.run(f"tradeops-backup verify trader {names[0]}").rc == 0
+
+
 def test_backup_under_load_then_restore_into_a_wiped_data_dir(app, inventory):
     port = active_port(app)
     app.run("rm -f /tmp/load.out")
