@@ -61,20 +61,24 @@ site: venv ## Run site.yml against the sandbox
 
 # One-line JSON results, so the demo can show each deploy's outcome.
 DEMO_PLAY := ANSIBLE_CALLBACK_RESULT_FORMAT=json $(BIN)/ansible-playbook -i $(SANDBOX_INV)
-demo: sandbox ## Provision a sandbox host, deploy the sample service, print where to look
-	@echo "[demo] 1/6 site.yml, first run (connects as root on the fresh host)"
+demo: sandbox ## Provision a sandbox host, deploy the sample service, back it up and restore it, print where to look
+	@echo "[demo] 1/7 site.yml, first run (connects as root on the fresh host)"
 	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
-	@echo "[demo] 2/6 site.yml, second run (as the deploy user; expect changed=0)"
+	@echo "[demo] 2/7 site.yml, second run (as the deploy user; expect changed=0)"
 	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml | grep -A3 'PLAY RECAP'
-	@echo "[demo] 3/6 deploy.yml -e ref=a (the demo repo .sandbox/demo-repo: a, b on main; c fails health)"
+	@echo "[demo] 3/7 deploy.yml -e ref=a (the demo repo .sandbox/demo-repo: a, b on main; c fails health)"
 	@$(DEMO_PLAY) deploy.yml -e ref=a | grep -o '"msg": "[^"]*' | sed 's/"msg": "/  /'
-	@echo "[demo] 4/6 deploy.yml -e ref=b (blue/green: b starts beside a, passes the health gate, takes the traffic)"
+	@echo "[demo] 4/7 deploy.yml -e ref=b (blue/green: b starts beside a, passes the health gate, takes the traffic)"
 	@$(DEMO_PLAY) deploy.yml -e ref=b | grep -o '"msg": "[^"]*' | sed 's/"msg": "/  /'
-	@echo "[demo] 5/6 deploy.yml -e ref=c (its /api/health answers 503: the gate refuses it, traffic stays on b; a failure is expected here)"
+	@echo "[demo] 5/7 deploy.yml -e ref=c (its /api/health answers 503: the gate refuses it, traffic stays on b; a failure is expected here)"
 	@$(DEMO_PLAY) deploy.yml -e ref=c -e release_health_timeout=5 \
 	  | grep -o 'health gate failed[^"]*' | head -1 | sed 's/^/  refused: /' || true
-	@echo "[demo] 6/6 rollback.yml (back to the release live before b: a)"
+	@echo "[demo] 6/7 rollback.yml (back to the release live before b: a)"
 	@$(DEMO_PLAY) rollback.yml | grep -o '"msg": "[^"]*' | sed 's/"msg": "/  /'
+	@echo "[demo] 7/7 a backup (tradeops-backup run), then a restore drill from it (restore.yml -e backup=latest)"
+	@$(BIN)/ansible -i $(SANDBOX_INV) web -b -m ansible.builtin.command -a "tradeops-backup run trader --reason demo" 2>/dev/null \
+	  | grep -o 'trader-[0-9TZ]*-demo.tar.gz' | head -1 | sed 's/^/  backed up: /'
+	@$(DEMO_PLAY) restore.yml -e backup=latest | grep -o '"msg": "[^"]*restored from[^"]*' | sed 's/"msg": "/  /'
 	@python3 scripts/demo_summary.py $(SANDBOX_INV)
 
 lint: venv ## yamllint, ansible-lint (production profile), syntax check of every playbook
