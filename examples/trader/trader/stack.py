@@ -1,9 +1,9 @@
 """PostgreSQL + Redis store (``TRADER_STORE=postgres``), for the container stack.
 
-The api writes each signal to PostgreSQL as ``new`` and, in the same transaction, pushes
-its id onto the Redis list ``trader:signals:<side>``; the transaction commits only if the
-push worked, so every ``new`` row has a job. The worker pops ids (BLPOP, so it sleeps in
-Redis instead of polling) and marks the rows ``processed`` in PostgreSQL.
+The api writes each signal to PostgreSQL as ``new`` and, once that is committed, pushes its
+id onto the Redis list ``trader:signals:<side>`` (if the push fails the row is deleted and
+the request answers 503, so every ``new`` row has a job). The worker pops ids (BLPOP, so it
+sleeps in Redis instead of polling) and marks the rows ``processed`` in PostgreSQL.
 
 Connection settings are the standard ones: libpq reads ``PGHOST``, ``PGPORT``, ``PGUSER``,
 ``PGDATABASE`` and ``PGPASSWORD`` from the environment; Redis is ``REDIS_URL``
@@ -79,14 +79,22 @@ class PostgresStore:
             self.queue.ping()
 
     def insert_signal(self, symbol: str, action: str, qty: float, side: str) -> int:
-        with self._tx() as cur:  # commits only if the job was queued
+        with self._tx() as cur:
             cur.execute(
                 "INSERT INTO signals (created, symbol, action, qty, status)"
                 " VALUES (%s, %s, %s, %s, 'new') RETURNING id",
                 (utc_iso(), symbol, action, qty),
             )
             signal_id = int(cur.fetchone()["id"])
-            self.queue.rpush(QUEUE.format(side=side.lower()), signal_id)
+        # Queued only once committed (a worker popping the id must find the row); a row
+        # whose job could not be queued is taken back.
+        try:
+            with _unavailable():
+                self.queue.rpush(QUEUE.format(side=side.lower()), signal_id)
+        except StoreUnavailable:
+            with self._tx() as cur:
+                cur.execute("DELETE FROM signals WHERE id = %s AND status = 'new'", (signal_id,))
+            raise
         return signal_id
 
     def list_signals(self, status: str | None = None, limit: int = LIST_LIMIT) -> list[dict[str, Any]]:
