@@ -21,7 +21,6 @@ import math
 import os
 import re
 import socket
-import sqlite3
 import sys
 import threading
 import time
@@ -102,8 +101,8 @@ class TraderHandler(BaseHTTPRequestHandler):
         }
         if cfg.fail_health:
             return 503, {**body, "ok": False, "error": "unhealthy (TRADER_FAIL_HEALTH=1)"}
-        with closing(db.connect(cfg.data_dir, init=False)) as conn:
-            conn.execute("SELECT 1 FROM signals LIMIT 1").fetchall()
+        with closing(db.open_store(cfg, init=False)) as store:
+            store.ping()
         return 200, body
 
     def settings(self, _query: dict[str, list[str]]) -> Reply:
@@ -112,8 +111,9 @@ class TraderHandler(BaseHTTPRequestHandler):
 
     def create_signal(self, _query: dict[str, list[str]]) -> Reply:
         symbol, action, qty = parse_signal(self._read_json())
-        with closing(db.connect(self.server.cfg.data_dir, init=False)) as conn:
-            signal_id = db.insert_signal(conn, symbol, action, qty)
+        cfg = self.server.cfg
+        with closing(db.open_store(cfg, init=False)) as store:
+            signal_id = store.insert_signal(symbol, action, qty, cfg.side)
         log.info("signal %d accepted: %s %g %s", signal_id, action, qty, symbol)
         return 201, {"ok": True, "id": signal_id}
 
@@ -121,8 +121,8 @@ class TraderHandler(BaseHTTPRequestHandler):
         status = query.get("status", [None])[-1]
         if status is not None and status not in db.SIGNAL_STATUSES:
             raise BadRequest(f"status must be one of {', '.join(db.SIGNAL_STATUSES)}")
-        with closing(db.connect(self.server.cfg.data_dir, init=False)) as conn:
-            signals = db.list_signals(conn, status)
+        with closing(db.open_store(self.server.cfg, init=False)) as store:
+            signals = store.list_signals(status)
         return 200, {"ok": True, "signals": signals}
 
     ROUTES: dict[str, dict[str, Callable[[TraderHandler, dict[str, list[str]]], Reply]]] = {
@@ -157,7 +157,7 @@ class TraderHandler(BaseHTTPRequestHandler):
             status, body = route(self, parse_qs(url.query))
         except BadRequest as exc:
             status, body = 400, {"ok": False, "error": str(exc)}
-        except sqlite3.Error as exc:
+        except db.STORE_ERRORS as exc:
             log.error("database error on %s %s: %s", self.command, url.path, exc)
             status, body = 503, {"ok": False, "error": "database unavailable"}
         self._send_json(status, body)
@@ -260,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_or_exit()
     redact_secrets(cfg.secrets)
     stop = stop_event()
-    db.connect(cfg.data_dir).close()  # create the data dir and schema up front
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        db.open_store(cfg).close()  # create the schema up front
+    except db.StoreUnavailable as exc:
+        log.error("database unavailable: %s", exc)
+        return EXIT_FAILURE
     try:
         server = TraderServer(cfg)
     except OSError as exc:

@@ -19,6 +19,7 @@ APP_ROOT = Path(__file__).resolve().parent.parent
 
 EXECUTION_MODES = ("LIVE", "DRY_RUN", "SIM")
 TRADE_SIDES = ("SHORT", "LONG")
+STORES = ("sqlite", "postgres")
 LIVE_KEY_PREFIX = "live_"
 
 # Process exit codes shared by every entry point.
@@ -40,6 +41,9 @@ real environment variables take precedence):
   TRADER_SCHEDULER_INTERVAL scheduler interval in seconds (default 60)
   TRADER_RETENTION_DAYS     processed signals older than this are deleted (default 7)
   TRADER_LOG_LEVEL          DEBUG | INFO | WARNING | ERROR (default INFO)
+  TRADER_STORE              sqlite (default: <data>/trader.db) | postgres (PostgreSQL from
+                            PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, with a Redis
+                            job queue at REDIS_URL, e.g. redis://redis:6379/0)
   EXCHANGE_API_KEY, EXCHANGE_API_SECRET
                             exchange credentials; never logged or returned.
                             A key starting with "live_" is refused unless EXECUTION_MODE=LIVE.
@@ -64,8 +68,11 @@ class Config:
     worker_interval: float
     scheduler_interval: float
     retention_days: float
+    store: str = "sqlite"
+    redis_url: str = field(default="", repr=False)
     api_key: str = field(default="", repr=False)
     api_secret: str = field(default="", repr=False)
+    db_password: str = field(default="", repr=False)
 
     @property
     def side_lower(self) -> str:
@@ -74,7 +81,7 @@ class Config:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Credential values that must never appear in output."""
-        return tuple(value for value in (self.api_key, self.api_secret) if value)
+        return tuple(value for value in (self.api_key, self.api_secret, self.db_password) if value)
 
 
 def load_env_file(environ: Mapping[str, str] = os.environ) -> None:
@@ -97,6 +104,10 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
             f"EXCHANGE_API_KEY is a LIVE key ({LIVE_KEY_PREFIX}...) but EXECUTION_MODE={mode}; "
             "refusing to start: live credentials must never reach a non-LIVE environment"
         )
+    store = _choice(environ, "TRADER_STORE", STORES, default="sqlite")
+    redis_url = environ.get("REDIS_URL", "").strip()
+    if store == "postgres" and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("TRADER_STORE=postgres needs REDIS_URL (e.g. redis://redis:6379/0) for the job queue")
     return Config(
         mode=mode,
         side=_choice(environ, "TRADE_SIDE", TRADE_SIDES, default="SHORT"),
@@ -108,8 +119,11 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
         worker_interval=_number(environ, "TRADER_WORKER_INTERVAL", default=1.0),
         scheduler_interval=_number(environ, "TRADER_SCHEDULER_INTERVAL", default=60.0),
         retention_days=_number(environ, "TRADER_RETENTION_DAYS", default=7.0),
+        store=store,
+        redis_url=redis_url,
         api_key=api_key,
         api_secret=environ.get("EXCHANGE_API_SECRET", ""),
+        db_password=environ.get("PGPASSWORD", ""),
     )
 
 

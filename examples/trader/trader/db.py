@@ -1,13 +1,23 @@
-"""SQLite storage shared by the api, worker and scheduler (WAL mode)."""
+"""Signal storage shared by the api, worker and scheduler.
+
+Two stores with the same methods (:func:`open_store` picks one from the config):
+
+* SQLite in ``<data>/trader.db`` (WAL mode): the default, one host, no services;
+* PostgreSQL + a Redis job queue (``TRADER_STORE=postgres``, see :mod:`trader.stack`),
+  for the container stack.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
 from .runtime import utc_iso
+
+if TYPE_CHECKING:
+    from .config import Config
 
 DB_NAME = "trader.db"
 BUSY_TIMEOUT_MS = 5000
@@ -111,3 +121,66 @@ def purge_processed(conn: sqlite3.Connection, before: str) -> int:
             "DELETE FROM signals WHERE status = 'processed' AND processed < ?", (before,)
         )
     return cursor.rowcount
+
+
+class StoreUnavailable(Exception):
+    """The database or queue could not be reached or refused the operation."""
+
+
+# What the api answers 503 for and the worker and scheduler retry on.
+STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, StoreUnavailable)
+
+
+class Store(Protocol):
+    """What the processes need from storage; both stores implement it."""
+
+    # True if claim_new_signals() itself waits for work (a blocking queue pop).
+    blocks: bool
+
+    def ping(self) -> None: ...
+
+    def insert_signal(self, symbol: str, action: str, qty: float, side: str) -> int: ...
+
+    def list_signals(self, status: str | None = None, limit: int = LIST_LIMIT) -> list[dict[str, Any]]: ...
+
+    def claim_new_signals(self, side: str, wait: float) -> list[dict[str, Any]]: ...
+
+    def purge_processed(self, before: str) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteStore:
+    """``<data_dir>/trader.db``; the worker polls for ``new`` rows."""
+
+    blocks = False
+
+    def __init__(self, data_dir: Path, *, init: bool = True) -> None:
+        self.conn = connect(data_dir, init=init)
+
+    def ping(self) -> None:
+        self.conn.execute("SELECT 1 FROM signals LIMIT 1").fetchall()
+
+    def insert_signal(self, symbol: str, action: str, qty: float, side: str) -> int:
+        return insert_signal(self.conn, symbol, action, qty)
+
+    def list_signals(self, status: str | None = None, limit: int = LIST_LIMIT) -> list[dict[str, Any]]:
+        return list_signals(self.conn, status, limit)
+
+    def claim_new_signals(self, side: str, wait: float) -> list[dict[str, Any]]:
+        return claim_new_signals(self.conn)
+
+    def purge_processed(self, before: str) -> int:
+        return purge_processed(self.conn, before)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_store(cfg: Config, *, init: bool = True) -> Store:
+    """The store the configuration asks for; ``init`` creates the schema if needed."""
+    if cfg.store == "postgres":
+        from .stack import PostgresStore  # needs psycopg2 and redis, only in this mode
+
+        return PostgresStore(cfg.redis_url, init=init)
+    return SqliteStore(cfg.data_dir, init=init)

@@ -37,22 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_pass(conn: sqlite3.Connection, cfg: Config) -> int:
+def run_pass(store: db.Store, cfg: Config) -> int:
     """Delete expired processed signals; return how many were removed."""
     cutoff = utc_iso(datetime.now(timezone.utc) - timedelta(days=cfg.retention_days))
-    removed = db.purge_processed(conn, cutoff)
+    removed = store.purge_processed(cutoff)
     if removed:
         log.info("retention: deleted %d processed signal(s) older than %s", removed, cutoff)
     return removed
 
 
-def run(conn: sqlite3.Connection, cfg: Config, stop: threading.Event, once: bool) -> None:
+def run(store: db.Store, cfg: Config, stop: threading.Event, once: bool) -> None:
     label = f"scheduler.{cfg.side_lower}"
     purged_total = 0
     while not stop.is_set():
         try:
-            purged_total += run_pass(conn, cfg)
-        except sqlite3.OperationalError as exc:
+            purged_total += run_pass(store, cfg)
+        except (sqlite3.OperationalError, db.StoreUnavailable) as exc:
             log.warning("database unavailable, retrying next pass: %s", exc)
         write_heartbeat(cfg.data_dir, label, purged_total=purged_total)
         notify.watchdog()
@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     redact_secrets(cfg.secrets)
     stop = stop_event()
     lock = acquire_or_exit(cfg.data_dir, "scheduler", cfg.side)
-    with lock, closing(db.connect(cfg.data_dir)) as conn:
+    with lock, closing(db.open_store(cfg)) as store:
         notify.ready(f"scheduler.{cfg.side_lower} running")
-        run(conn, cfg, stop, once=args.once)
+        run(store, cfg, stop, once=args.once)
         notify.stopping()
     return EXIT_OK
 

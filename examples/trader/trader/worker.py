@@ -45,20 +45,23 @@ def place_order(cfg: Config, signal: dict[str, Any]) -> None:
         log.info("%s: would place order: %s", cfg.mode, order)
 
 
-def run(conn: sqlite3.Connection, cfg: Config, stop: threading.Event) -> int:
-    """Poll until ``stop`` is set; return how many signals were processed."""
+def run(store: db.Store, cfg: Config, stop: threading.Event) -> int:
+    """Take new signals until ``stop`` is set; return how many were processed."""
     label = f"worker.{cfg.side_lower}"
     processed_total = 0
     while not stop.is_set():
+        waited = False
         try:
-            for signal in db.claim_new_signals(conn):
+            for signal in store.claim_new_signals(cfg.side, cfg.worker_interval):
                 place_order(cfg, signal)
                 processed_total += 1
-        except sqlite3.OperationalError as exc:
+            waited = store.blocks
+        except (sqlite3.OperationalError, db.StoreUnavailable) as exc:
             log.warning("database unavailable, retrying next loop: %s", exc)
         write_heartbeat(cfg.data_dir, label, processed_total=processed_total)
         notify.watchdog()
-        stop.wait(cfg.worker_interval)
+        if not waited:  # a queue-backed store already waited for work
+            stop.wait(cfg.worker_interval)
     return processed_total
 
 
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     redact_secrets(cfg.secrets)
     stop = stop_event()
     lock = acquire_or_exit(cfg.data_dir, "worker", cfg.side)
-    with lock, closing(db.connect(cfg.data_dir)) as conn:
+    with lock, closing(db.open_store(cfg)) as store:
         log.info(
             "worker.%s started: mode=%s sha=%s data=%s",
             cfg.side_lower,
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg.data_dir,
         )
         notify.ready(f"worker.{cfg.side_lower} processing signals ({cfg.mode})")
-        total = run(conn, cfg, stop)
+        total = run(store, cfg, stop)
         notify.stopping()
         log.info("worker.%s stopped after processing %d signal(s)", cfg.side_lower, total)
     return EXIT_OK

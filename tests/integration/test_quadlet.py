@@ -1,0 +1,292 @@
+"""What an operator sees of the Quadlet runtime (molecule/quadlet).
+
+Converge set up the senex stack (rootless Podman Quadlet units of user senex: PostgreSQL,
+Redis, web, worker, beat) and nginx, and deployed tag a of the throwaway repo that
+molecule/quadlet/prepare.yml made (tags a, b and c; c makes /api/health answer 503). The
+tests run in file order: each starts from the state the previous one left.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, run_playbook, ssh_host
+
+REPO = ROOT / ".sandbox/molecule-quadlet/trader-repo"
+VARS = ROOT / "molecule/quadlet/vars/quadlet.yml"
+CONVERGE = "molecule/quadlet/converge.yml"
+TEST_VARS = yaml.safe_load(VARS.read_text())
+APP = TEST_VARS["quadlet_apps"][0]
+HOME = APP["home"]
+UNITS = [f"senex-{name}" for name in ("postgres", "redis", "web", "worker", "beat")]
+SECRETS = [*TEST_VARS["quadlet_secrets"]["senex"].values(), TEST_VARS["quadlet_db_passwords"]["senex"]]
+EXTRA = ["-e", "ansible_user=root", "-e", f"@{VARS}", "-e", f"quadlet_repo={REPO}"]
+OUTPUTS: list[str] = []
+WAIT = 90  # seconds, upper bound for anything the tests wait on
+
+
+def sha(ref: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), "rev-parse", f"{ref}^{{commit}}"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def host(sandbox):
+    """testinfra host as root: this scenario converges without the base role (no deploy user)."""
+    return ssh_host(sandbox, "root")
+
+
+def play(inventory: Path, playbook: str, *args: str) -> subprocess.CompletedProcess:
+    res = run_playbook(inventory, playbook, *EXTRA, *args, timeout=600)
+    OUTPUTS.append(res.stdout + res.stderr)
+    return res
+
+
+def as_senex(host, command: str) -> str:
+    """Run a command as the app user, in its systemd/Podman session."""
+    uid = host.check_output("id -u senex")
+    return host.check_output(f"cd / && runuser -u senex -- env XDG_RUNTIME_DIR=/run/user/{uid} sh -c {shlex.quote(command)}")
+
+
+def psql(host, sql: str) -> str:
+    return as_senex(host, f"podman exec senex-postgres psql -U senex -d senex -Atc {shlex.quote(sql)}")
+
+
+# An HTTPS client on the host (it has python3, no curl): nginx on 127.0.0.1:443 with the
+# site's name as SNI and Host, the self-signed certificate accepted. Prints status, body.
+HTTPS = """
+import http.client, socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+class Nginx(http.client.HTTPSConnection):
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", 443), 5)
+        self.sock = ctx.wrap_socket(sock, server_hostname="senex.sandbox.test")
+conn = Nginx("senex.sandbox.test", 443, context=ctx, timeout=5)
+conn.request(sys.argv[1], sys.argv[2], sys.argv[3].encode() or None, {"Content-Type": "application/json"})
+reply = conn.getresponse()
+print(reply.status)
+print(reply.read().decode())
+"""
+
+
+def https(host, method: str, path: str, body: str = "") -> tuple[int, dict]:
+    out = host.check_output(f"python3 -c {shlex.quote(HTTPS)} {method} {path} {shlex.quote(body)}")
+    code, text = out.split("\n", 1)
+    return int(code), (json.loads(text) if text.startswith("{") else {})
+
+
+def health(host) -> dict:
+    """/api/health through nginx."""
+    code, body = https(host, "GET", "/api/health")
+    return {"status": code, **body}
+
+
+def wait_for(predicate, what: str, timeout: float = WAIT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+        except (AssertionError, RuntimeError, ValueError):
+            result = None
+        if result:
+            return result
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def all_active(host) -> bool:
+    states = as_senex(host, "systemctl --user is-active " + " ".join(f"{u}.service" for u in UNITS) + " || true")
+    return states.split() == ["active"] * len(UNITS)
+
+
+def rows(host) -> int:
+    return int(psql(host, "SELECT count(*) FROM signals"))
+
+
+def post_signal(host, symbol: str) -> int:
+    code, body = https(host, "POST", "/api/signals", json.dumps({"symbol": symbol, "action": "buy", "qty": 1}))
+    assert code == 201, body
+    return body["id"]
+
+
+def processed(host, signal_id: int) -> bool:
+    return psql(host, f"SELECT status FROM signals WHERE id = {int(signal_id)}") == "processed"
+
+
+# ------------------------------------------------------------------ the stack after converge
+
+def test_stack_runs_as_the_unprivileged_user(host):
+    assert all_active(host)
+    # Rootless: root's Podman has no containers; senex's has all five, healthy.
+    assert host.check_output("podman ps -aq") == ""
+    table = as_senex(host, "podman ps --format '{{.Names}} {{.Status}}'")
+    for unit in UNITS:
+        assert any(line.startswith(unit + " ") and "(healthy)" in line for line in table.splitlines()), table
+    assert host.file("/var/lib/systemd/linger/senex").exists
+    assert host.user("senex").home == HOME
+    assert as_senex(host, "podman exec senex-postgres pg_isready -U senex -d senex").endswith("accepting connections")
+    assert as_senex(host, "podman exec senex-redis redis-cli ping") == "PONG"
+
+
+def test_units_are_quadlet_files_with_dependencies_and_limits(host):
+    units = f"{HOME}/.config/containers/systemd"
+    for name in ["senex.network"] + [f"{u}.container" for u in UNITS]:
+        assert host.file(f"{units}/{name}").user == "senex"
+    web = host.file(f"{units}/senex-web.container").content_string
+    for line in ("Image=localhost/senex:" + sha("a"), "Pull=never", "Network=senex.network",
+                 "PublishPort=127.0.0.1:8000:8000", "Notify=healthy", "HealthCmd=python -m trader.probe http",
+                 "Requires=senex-postgres.service senex-redis.service", "Restart=always", "MemoryMax=512M",
+                 "WantedBy=default.target"):
+        assert line in web.splitlines(), line
+    pg = host.file(f"{units}/senex-postgres.container").content_string
+    assert "HealthCmd=pg_isready -q -U senex -d senex" in pg and ":/var/lib/postgresql/data:U" in pg
+    redis = host.file(f"{units}/senex-redis.container").content_string
+    assert "HealthCmd=redis-cli ping" in redis and "--maxmemory 512mb --maxmemory-policy allkeys-lru" in redis
+    props = as_senex(host, "systemctl --user show -p MemoryMax,Restart senex-web.service")
+    assert "Restart=always" in props and f"MemoryMax={512 * 1024 * 1024}" in props
+    # Published on loopback only.
+    listeners = host.check_output("ss -Hltn 'sport = :8000'")
+    assert listeners and all("127.0.0.1:8000" in line for line in listeners.splitlines()), listeners
+
+
+def test_web_health_through_nginx_reports_a(host):
+    assert health(host) == health(host) | {"status": 200, "ok": True, "sha": sha("a")}
+
+
+def test_worker_processes_a_job_through_redis_into_postgres(host):
+    signal_id = post_signal(host, "BTCUSDT")
+    wait_for(lambda: processed(host, signal_id), "the worker to process the signal")
+    # The Redis path itself: a row and a job put in by hand are picked up by the worker.
+    row = int(psql(host, "INSERT INTO signals (created, symbol, action, qty, status)"
+                         " VALUES ('2026-01-01T00:00:00.000Z', 'REDISJOB', 'sell', 2, 'new') RETURNING id").split()[0])
+    assert not processed(host, row)
+    as_senex(host, f"podman exec senex-redis redis-cli RPUSH trader:signals:short {row}")
+    wait_for(lambda: processed(host, row), "the worker to take the job from Redis")
+
+
+def test_env_files_are_private_and_no_secret_is_in_a_unit(host):
+    for name in ("app.env", "postgres.env"):
+        env = host.file(f"{HOME}/env/{name}")
+        assert env.mode == 0o600 and env.user == "senex" and env.group == "senex"
+    assert TEST_VARS["quadlet_db_passwords"]["senex"] in host.file(f"{HOME}/env/postgres.env").content_string
+    units = host.check_output(f"cat {HOME}/.config/containers/systemd/*")
+    assert all(secret not in units for secret in SECRETS)
+    # And the running containers got them.
+    env = as_senex(host, "podman exec senex-worker env")
+    assert TEST_VARS["quadlet_secrets"]["senex"]["EXCHANGE_API_SECRET"] in env
+
+
+# ------------------------------------------------------------------ deploys and rollback
+
+def test_failing_image_goes_back_to_a_automatically(host, inventory):
+    before = rows(host)
+    res = play(inventory, "deploy.yml", "-e", "ref=c")
+    assert res.returncode != 0
+    assert "failed the health gate" in res.stdout and "back on " + sha("a")[:12] in res.stdout, res.stdout[-3000:]
+    assert health(host)["sha"] == sha("a")
+    assert host.file(f"{HOME}/state/current").content_string.strip() == sha("a")
+    wait_for(lambda: all_active(host), "every unit to be active again")
+    assert rows(host) == before
+    audit = [json.loads(line) for line in host.file(f"{HOME}/state/audit.jsonl").content_string.splitlines()]
+    assert audit[-1]["result"] == "failed" and audit[-1]["to"] == sha("c")
+
+
+def test_deploy_b_over_a(host, inventory):
+    before = rows(host)
+    res = play(inventory, "deploy.yml", "-e", "ref=b")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert health(host)["sha"] == sha("b")
+    assert all_active(host)
+    assert rows(host) == before
+    assert "Image=localhost/senex:" + sha("b") in host.file(
+        f"{HOME}/.config/containers/systemd/senex-worker.container").content_string
+
+
+def test_pre_deploy_dump_exists_and_restores(host):
+    dumps = host.check_output(f"ls -t {HOME}/backups").split()
+    latest = next(d for d in dumps if f"-pre-{sha('b')[:12]}" in d)
+    dump = host.file(f"{HOME}/backups/{latest}")
+    assert dump.user == "senex" and dump.mode == 0o600
+    psql(host, "DROP DATABASE IF EXISTS restore_check")
+    psql(host, "CREATE DATABASE restore_check")
+    as_senex(host, f"gunzip -c {HOME}/backups/{latest} | podman exec -i senex-postgres psql -q -U senex -d restore_check")
+    restored = as_senex(host, "podman exec senex-postgres psql -U senex -d restore_check -Atc 'SELECT count(*) FROM signals'")
+    assert int(restored) == rows(host) > 0
+
+
+def test_rollback_goes_back_to_a(host, inventory):
+    before = rows(host)
+    res = play(inventory, "rollback.yml")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert health(host)["sha"] == sha("a")
+    assert rows(host) == before
+    signal_id = post_signal(host, "AFTERROLLBACK")
+    wait_for(lambda: processed(host, signal_id), "the worker on a to process a signal")
+
+
+def test_status_shows_state_health_and_tag(host, inventory):
+    res = play(inventory, "status.yml")
+    assert res.returncode == 0, res.stdout[-2000:]
+    for unit in UNITS:
+        line = next(ln for ln in res.stdout.splitlines() if f"{unit} " in ln and "active" in ln)
+        assert "running" in line and "healthy" in line, line
+    assert f"live: {sha('a')[:12]}" in res.stdout and f"previous: {sha('b')[:12]}" in res.stdout
+
+
+# ------------------------------------------------------------------ refusals
+
+def test_rollback_to_a_never_built_sha_is_refused(host, inventory):
+    before = host.file(f"{HOME}/state/current").content_string
+    res = play(inventory, "rollback.yml", "-e", "ref=0123456789abcdef")
+    assert res.returncode != 0 and "was ever built" in res.stdout and "Nothing was changed." in res.stdout, res.stdout[-2000:]
+    assert "changed=0" in res.stdout
+    res = play(inventory, "deploy.yml", "-e", "ref=no-such-tag")
+    assert res.returncode != 0 and "never built" in res.stdout and "changed=0" in res.stdout, res.stdout[-2000:]
+    assert host.file(f"{HOME}/state/current").content_string == before
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"quadlet_db_passwords": {}}, "quadlet_db_passwords.senex is missing"),
+    ({"services_apps": [{"name": "trader", "user": "trader", "root": "/srv/trader", "port": 8000, "alt_port": 8001,
+                         "processes": [{"name": "api", "command": "python -m trader.api", "kind": "http"}]}]},
+     "already used on this host by the systemd (PM2-style) runtime"),
+])
+def test_bad_input_is_refused_before_any_change(host, inventory, override, message):
+    units = host.check_output(f"ls -l --time-style=+%s {HOME}/.config/containers/systemd {HOME}/env")
+    res = play(inventory, CONVERGE, "-e", json.dumps(override))
+    assert res.returncode != 0 and message in res.stdout, res.stdout[-2000:]
+    assert "changed=0" in res.stdout
+    assert host.check_output(f"ls -l --time-style=+%s {HOME}/.config/containers/systemd {HOME}/env") == units
+
+
+# ------------------------------------------------------------------ restarts
+
+def test_units_come_back_after_the_user_manager_restarts(host):
+    uid = host.check_output("id -u senex")
+    host.check_output(f"systemctl restart user@{uid}.service")
+    wait_for(lambda: all_active(host), "the units to start again under the new user manager")
+    wait_for(lambda: health(host).get("sha") == sha("a"), "web to answer again")
+
+
+def test_units_come_back_after_a_host_restart(host, sandbox):
+    # The sandbox container is the host: restart it as a whole (systemd boots again; linger
+    # starts senex's manager, which starts the enabled Quadlet units).
+    subprocess.run(["podman", "restart", "-t", "20", sandbox.name], check=True, capture_output=True, timeout=120)
+    wait_for(lambda: host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"),
+             "the host to boot")
+    wait_for(lambda: all_active(host), "the Quadlet units to start at boot")
+    wait_for(lambda: health(host).get("sha") == sha("a"), "web to answer after the restart")
+    assert rows(host) > 0
+
+
+def test_no_secret_in_ansible_output(inventory):
+    res = play(inventory, CONVERGE, "-v")
+    assert res.returncode == 0 and "changed=0" in res.stdout, res.stdout[-2000:]
+    assert OUTPUTS and all(secret not in out for out in OUTPUTS for secret in SECRETS)
