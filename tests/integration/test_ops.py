@@ -198,6 +198,51 @@ def test_latest_restores_the_newest_backup(app, inventory):
     assert f"trader restored from {newest}" in res.stdout
 
 
+def test_backups_are_copied_to_the_second_host_and_never_twice(app):
+    """Converge pointed the copy at a restricted rrsync account on this host (molecule/ops):
+    a timer-style run sends its archive and any earlier one not there yet (the pre-deploy
+    backup skipped the copy), each arriving whole next to its .sha256; a second copy sends
+    nothing, and nothing is ever removed there."""
+    # Through the timer's own sandboxed unit (ProtectHome, ProtectSystem), as at 02:15.
+    app.run_expect([0], "systemctl start tradeops-backup@trader.service")
+    local = backup_names(app)
+    config = json.loads(app.file("/etc/tradeops/backup/trader.json").content_string)
+    remote = f"/srv/offsite/{config['copy']['host']}/trader"
+    there = set(app.check_output(f"ls {remote}").split())
+    assert local[0] in there and local[0].endswith("-timer.tar.gz"), (local, there)
+    assert {f"{n}{ext}" for n in local for ext in ("", ".sha256")} <= there
+    assert {n + ".sha256" for n in there if n.endswith(".tar.gz")} <= there
+    # Checked where it landed, with its own sidecar; owned by the receiving account, private.
+    app.run_expect([0], f"cd {remote} && sha256sum --check --strict --quiet *.sha256")
+    for name in local:
+        f = app.file(f"{remote}/{name}")
+        assert (f.user, f.mode) == ("offsite", 0o600)
+    again = json.loads(app.check_output("tradeops-backup copy trader"))
+    assert again["sent"] == [] and again["finished"] == len(local)
+
+
+def test_a_copy_to_an_unknown_host_key_fails_loudly_and_keeps_the_local_backup(app):
+    """Host keys are never accepted blindly: a destination whose key is not the configured
+    one fails the run with exit 6 (the timer's OnFailure alert), the archive stays local,
+    and the next copy catches up."""
+    known = "/etc/tradeops/backup/copy_known_hosts"
+    saved = app.file(known).content_string
+    app.run_expect([0], "rm -f /tmp/other-key* && ssh-keygen -q -t ed25519 -N '' -f /tmp/other-key")
+    other = " ".join(app.file("/tmp/other-key.pub").content_string.split()[:2])
+    try:
+        app.run_expect([0], f"echo {shlex.quote('127.0.0.1 ' + other)} > {known}")
+        before = set(backup_names(app))
+        res = app.run("tradeops-backup run trader --reason manual")
+        assert res.rc == 6, res.stdout + res.stderr
+        error = json.loads(res.stdout)["error"]
+        assert "Host key verification failed" in error and "local backups are intact" in error, error
+        (new,) = set(backup_names(app)) - before
+        assert new not in app.check_output("ls -R /srv/offsite")
+    finally:
+        app.run_expect([0], f"printf %s {shlex.quote(saved)} > {known}; rm -f /tmp/other-key*")
+    assert json.loads(app.check_output("tradeops-backup copy trader"))["sent"] == [new]
+
+
 def test_a_corrupted_archive_is_refused_and_the_data_left_untouched(app, inventory):
     # Quiet data: the worker has processed every signal.
     assert wait_for(lambda: db_stats(app)["new"] == 0, 30)
