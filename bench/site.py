@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Time site.yml on a fresh sandbox host: the first converge and an idempotent re-run.
 
-Prints wall times and the recap of each run. Uses its own throwaway host (prefix
+Prints wall times and the recap of each run, then the idempotent re-run of the hardening
+part alone (--tags hardening: base + firewall, the scope of dev-sec's os + ssh hardening
+that issue 3 compares with). Uses its own throwaway host (prefix
 tradeops-bench) and removes it at the end.
 """
 from __future__ import annotations
@@ -26,6 +28,9 @@ def main() -> int:
         for i in range(args.reruns):
             again, out = timed(cmd)
             print(f"[bench] idempotent re-run {i + 1}: {again:6.1f} s   {recap(out)}")
+        for i in range(args.reruns):
+            again, out = timed(cmd + ["--tags", "hardening"])
+            print(f"[bench] idempotent re-run {i + 1}, --tags hardening (base + firewall): {again:6.1f} s   {recap(out)}")
     finally:
         if not args.keep:
             down(args.prefix)
