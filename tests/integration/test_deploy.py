@@ -6,6 +6,7 @@ run in file order: each starts from the state the previous one left.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import subprocess
@@ -160,6 +161,22 @@ def test_rollback_goes_to_a(app, inventory):
     assert live(app)["sha"] == sha("a")
     assert current_sha(app) == sha("a")
     assert audit(app)[-1]["action"] == "rollback" and audit(app)[-1]["result"] == "ok"
+
+
+def test_an_outdated_helper_on_the_host_is_replaced_before_it_runs(app, inventory):
+    """Deploys call the host's helper directly when it is this role's version (one round
+    trip); an older or altered one is never run: the role installs its own first."""
+    helper = "/usr/local/sbin/tradeops-release"
+    app.run_expect([0], f"echo '# an older version' >> {helper}")
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=a")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "TASK [release : helper | Install the release helper]" in res.stdout
+    ours = ROOT / "roles/release/files/tradeops-release"
+    assert app.file(helper).sha256sum == hashlib.sha256(ours.read_bytes()).hexdigest()
+    assert live(app)["sha"] == sha("a")
+    # Now current: the next deploy skips the install.
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=a")
+    assert res.returncode == 0 and "helper | Install the release helper" not in res.stdout, res.stdout[-3000:]
 
 
 def test_deploy_c_fails_the_gate_and_keeps_a(app, inventory):
