@@ -56,16 +56,18 @@ sandbox: deps venv ## Start HOSTS sandbox hosts (default 1) and write inventorie
 sandbox-down: ## Remove the sandbox hosts
 	@python3 scripts/sandbox.py down --prefix tradeops-sandbox
 
-site: venv ## Run site.yml against the sandbox
-	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
+# MITOGEN=1: run site.yml and the demo with Mitogen's strategy (opt-in, see scripts/mitogen.sh).
+WITH_MITOGEN := $(if $(filter 1,$(MITOGEN)),. scripts/mitogen.sh &&,)
+site: venv ## Run site.yml against the sandbox (MITOGEN=1: with Mitogen)
+	@$(WITH_MITOGEN) $(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
 
 # One-line JSON results, so the demo can show each deploy's outcome.
 DEMO_PLAY := ANSIBLE_CALLBACK_RESULT_FORMAT=json $(BIN)/ansible-playbook -i $(SANDBOX_INV)
 demo: sandbox ## Provision a sandbox host, deploy the sample service, back it up and restore it, print where to look
 	@echo "[demo] 1/7 site.yml, first run (connects as root on the fresh host)"
-	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
+	@$(WITH_MITOGEN) $(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml
 	@echo "[demo] 2/7 site.yml, second run (as the deploy user; expect changed=0)"
-	@$(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml | grep -A3 'PLAY RECAP'
+	@$(WITH_MITOGEN) $(BIN)/ansible-playbook -i $(SANDBOX_INV) site.yml | grep -A3 'PLAY RECAP'
 	@echo "[demo] 3/7 deploy.yml -e ref=a (the demo repo .sandbox/demo-repo: a, b on main; c fails health)"
 	@$(DEMO_PLAY) deploy.yml -e ref=a | grep -o '"msg": "[^"]*' | sed 's/"msg": "/  /'
 	@echo "[demo] 4/7 deploy.yml -e ref=b (blue/green: b starts beside a, passes the health gate, takes the traffic)"
@@ -99,7 +101,7 @@ molecule: deps venv image ## Every Molecule scenario (SCENARIOS="a b" for some)
 
 test: lint unit molecule ## lint + unit + Molecule (CI runs exactly this)
 
-bench-site: deps venv image ## Time a first converge and an idempotent re-run of site.yml
+bench-site: deps venv image ## Time a first converge and idempotent re-runs of site.yml (also with Mitogen)
 	@python3 bench/site.py
 
 bench-deploy: deps venv image ## Deploy + rollback under HTTP load on a fresh host: seconds, requests, failed

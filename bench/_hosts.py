@@ -14,8 +14,17 @@ from sandbox import read_inventory  # noqa: E402 (scripts/ is not a package)
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
-def sh(cmd: list[str], check: bool = True, quiet: bool = True, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+def mitogen_env() -> dict[str, str]:
+    """The variables scripts/mitogen.sh exports (opt-in Mitogen strategy), read back from bash."""
+    out = subprocess.run(["bash", "-c", f". {ROOT}/scripts/mitogen.sh && env -0"], check=True, capture_output=True,
+                         env=dict(os.environ, PATH=f"{VENV_BIN}:{os.environ['PATH']}")).stdout.decode()
+    env = dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+    return {k: env[k] for k in ("ANSIBLE_STRATEGY_PLUGINS", "ANSIBLE_STRATEGY", "ANSIBLE_SSH_ARGS")}
+
+
+def sh(cmd: list[str], check: bool = True, quiet: bool = True, extra_env: dict[str, str] | None = None,
+       **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), **(extra_env or {}))
     res = subprocess.run(cmd, cwd=ROOT, env=env, text=True,
                          stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None, **kw)
     if check and res.returncode != 0:
@@ -24,9 +33,9 @@ def sh(cmd: list[str], check: bool = True, quiet: bool = True, **kw) -> subproce
     return res
 
 
-def timed(cmd: list[str]) -> tuple[float, str]:
+def timed(cmd: list[str], extra_env: dict[str, str] | None = None) -> tuple[float, str]:
     t0 = time.monotonic()
-    res = sh(cmd)
+    res = sh(cmd, extra_env=extra_env)
     return time.monotonic() - t0, res.stdout
 
 
