@@ -77,11 +77,9 @@ demo: sandbox ## Provision a sandbox host, deploy the sample service, back it up
 	  | grep -o 'health gate failed[^"]*' | head -1 | sed 's/^/  refused: /' || true
 	@echo "[demo] 6/7 rollback.yml (back to the release live before b: a)"
 	@$(DEMO_PLAY) rollback.yml | grep -o '"msg": "[^"]*' | sed 's/"msg": "/  /'
-	@echo "[demo] 7/7 a backup (tradeops-backup run), the list of backups, then a restore drill from the newest (restore.yml -e backup=latest)"
+	@echo "[demo] 7/7 a backup (tradeops-backup run), then a restore drill from it (restore.yml -e backup=latest); the list of backups is in the summary"
 	@$(BIN)/ansible -i $(SANDBOX_INV) web -b -m ansible.builtin.command -a "tradeops-backup run trader --reason demo" 2>/dev/null \
 	  | grep -o 'trader-[0-9TZ]*-demo.tar.gz' | head -1 | sed 's/^/  backed up: /'
-	@$(BIN)/ansible -i $(SANDBOX_INV) web -b -m ansible.builtin.command -a "tradeops-backup list trader" 2>/dev/null \
-	  | grep -v ' | CHANGED | ' | sed 's/^/  /'
 	@$(DEMO_PLAY) restore.yml -e backup=latest | grep -o '"msg": "[^"]*restored from[^"]*' | sed 's/"msg": "/  /'
 	@python3 scripts/demo_summary.py $(SANDBOX_INV)
 
