@@ -291,6 +291,9 @@ BAD_INPUTS = {
                              "nginx_sites[].upstream_port: port(s) [3081] are used by more than one site"),
     "proxied-location-without-upstream": (_sites(trader={"upstream_port": None}),
                                           "nginx_sites[0].proxied_locations (trader): every proxied location needs an upstream"),
+    # A quote or a $ would be nginx syntax or a variable in the rendered location/proxy_pass.
+    "proxied-path-with-nginx-syntax": (_sites(trader={"proxied_locations": [{"path": '/api/"x/', "upstream_path": "/api/$host"}]}),
+                                       'both may hold only letters, digits and . _ ~ % @ : + - /'),
 }
 
 
