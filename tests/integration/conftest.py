@@ -86,6 +86,12 @@ def ssh_window() -> None:
     time.sleep(31)
 
 
+def git_sha(repo: Path, ref: str) -> str:
+    """The full sha of a ref (tag, branch, sha) in a test repository on the controller."""
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", f"{ref}^{{commit}}"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
 def run_playbook(inventory: Path, playbook: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1")

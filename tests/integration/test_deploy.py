@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_playbook, ssh_host
+from conftest import ROOT, git_sha, run_playbook, ssh_host
 
 REPO = ROOT / ".sandbox/molecule-deploy/trader-repo"
 APP = "/srv/trader"
@@ -31,8 +31,7 @@ OUTPUTS: list[str] = []
 
 
 def sha(ref: str) -> str:
-    return subprocess.run(["git", "-C", str(REPO), "rev-parse", f"{ref}^{{commit}}"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return git_sha(REPO, ref)
 
 
 @pytest.fixture(scope="module")

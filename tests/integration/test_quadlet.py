@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_playbook, ssh_host
+from conftest import ROOT, git_sha, run_playbook, ssh_host
 
 REPO = ROOT / ".sandbox/molecule-quadlet/trader-repo"
 VARS = ROOT / "molecule/quadlet/vars/quadlet.yml"
@@ -32,8 +32,7 @@ WAIT = 90  # seconds, upper bound for anything the tests wait on
 
 
 def sha(ref: str) -> str:
-    return subprocess.run(["git", "-C", str(REPO), "rev-parse", f"{ref}^{{commit}}"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return git_sha(REPO, ref)
 
 
 @pytest.fixture(scope="module")
