@@ -286,8 +286,13 @@ def test_bad_restore_input_is_refused_before_anything(inventory):
     ({"watchdog_failures": 0}, "Watchdog settings are invalid"),
     ({"watchdog_max_restarts": "many"}, "watchdog_max_restarts"),
     ({"logrotate_size": "ten megabytes"}, "Log rotation settings are invalid"),
+    ({"backup_copy_dest": "offsite@127.0.0.1:", "backup_copy_known_hosts": []}, "needs the form user@host:path"),
+    ({"backup_copy_dest": "offsite@127.0.0.1:/srv/x;rm", "backup_copy_known_hosts": ["127.0.0.1 ssh-ed25519 AAAAC3Nz"]},
+     "needs the form user@host:path"),
+    ({"backup_copy_dest": "offsite@127.0.0.1:", "backup_copy_known_hosts": ["127.0.0.1 ssh-ed25519"]},
+     "needs the form user@host:path"),
 ], ids=["no-channel", "bad-webhook", "source-path", "source-app", "keep-daily", "abs-path", "failures",
-        "restarts-type", "logrotate-size"])
+        "restarts-type", "logrotate-size", "copy-no-known-hosts", "copy-bad-dest", "copy-bad-known-host"])
 def test_bad_ops_input_is_refused(inventory, override, message):
     res = play(inventory, "molecule/ops/validate.yml", "-e", json.dumps(override))
     assert res.returncode != 0 and message in res.stdout and "changed=0" in res.stdout, res.stdout[-2000:]
