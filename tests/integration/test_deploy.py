@@ -176,6 +176,16 @@ def test_an_outdated_helper_on_the_host_is_replaced_before_it_runs(app, inventor
     # Now current: the next deploy skips the install.
     res, _ = play(inventory, "deploy.yml", "-e", "ref=a")
     assert res.returncode == 0 and "helper | Install the release helper" not in res.stdout, res.stdout[-3000:]
+    # Rollbacks call it over raw SSH (no module wrapper): an altered helper is replaced there too.
+    app.run_expect([0], f"echo '# an older version' >> {helper}")
+    res, _ = play(inventory, "rollback.yml")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "TASK [release : helper | Install the release helper]" in res.stdout
+    assert app.file(helper).sha256sum == hashlib.sha256(ours.read_bytes()).hexdigest()
+    assert audit(app)[-1]["action"] == "rollback" and audit(app)[-1]["result"] == "ok"
+    assert live(app)["sha"] == current_sha(app) == audit(app)[-1]["sha"]
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=a")  # back to a for the tests below
+    assert res.returncode == 0 and live(app)["sha"] == sha("a"), res.stdout[-3000:]
 
 
 def test_deploy_c_fails_the_gate_and_keeps_a(app, inventory):
