@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import subprocess
 import threading
@@ -186,6 +187,31 @@ def test_an_outdated_helper_on_the_host_is_replaced_before_it_runs(app, inventor
     assert live(app)["sha"] == current_sha(app) == audit(app)[-1]["sha"]
     res, _ = play(inventory, "deploy.yml", "-e", "ref=a")  # back to a for the tests below
     assert res.returncode == 0 and live(app)["sha"] == sha("a"), res.stdout[-3000:]
+
+
+def task_status(stdout: str, title: str) -> str:
+    """'ok', 'changed', 'skipping', ... of the task with this title (the first host's line)."""
+    m = re.search(r"TASK \[" + re.escape(title) + r"\][^\n]*\n(?:[^\n]*\*{3,}[^\n]*\n)?(\w+)", stdout)
+    return m.group(1) if m else "absent"
+
+
+@pytest.mark.parametrize("ref, extra, transport", [
+    ("b", {"__release_arg_max_bytes": 0}, "stdin"),
+    ("a", {"__release_arg_max_bytes": 0, "release_inline_max_bytes": 0}, "copy"),
+])
+def test_bigger_archives_go_on_stdin_or_are_copied_first(app, inventory, ref, extra, transport):
+    """Small archives ride in the helper's configuration (raw SSH); bigger ones on its stdin
+    (command), the biggest are copied first. Each way ends with the same live release."""
+    res, _ = play(inventory, "deploy.yml", "-e", f"ref={ref}", "-e", json.dumps(extra))
+    assert res.returncode == 0, res.stdout[-3000:]
+    out = res.stdout
+    assert task_status(out, "release : run | Run the release helper behind the health gate") == "skipping"
+    assert task_status(out, "release : run | Run the release helper behind the health gate (archive on stdin)") == (
+        "skipping" if transport == "copy" else "changed")
+    assert task_status(out, "release : deploy | Ship the archive") == (
+        "changed" if transport == "copy" else "skipping")
+    assert live(app)["sha"] == current_sha(app) == sha(ref)
+    assert audit(app)[-1]["result"] == "ok" and audit(app)[-1]["sha"] == sha(ref)
 
 
 def test_deploy_c_fails_the_gate_and_keeps_a(app, inventory):
