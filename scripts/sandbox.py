@@ -58,7 +58,29 @@ WantedBy=multi-user.target
 
 
 def say(msg: str) -> None:
-    print(f"[sandbox] {msg}", flush=True)
+    # Progress goes to stderr: stdout carries only results (`image` prints the tag).
+    print(f"[sandbox] {msg}", file=sys.stderr, flush=True)
+
+
+def debootstrap(args: list[str]) -> tuple[int, str]:
+    """Run debootstrap, saying each phase it enters and how many packages it has done."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    phase, count, t0 = "", 0, time.monotonic()
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        tail = (tail + [line])[-60:]
+        words = line.split()
+        if len(words) < 2 or words[0] != "I:":
+            continue
+        # "I: Retrieving libc6 2.36-9" is one package of a phase; a new verb is a new phase.
+        if words[1] != phase:
+            if count > 1:
+                say(f"  ... {phase.lower()} {count} packages done")
+            phase, count = words[1], 0
+            say(f"  debootstrap {time.monotonic() - t0:3.0f} s: {' '.join(words[1:])[:90]}")
+        count += 1
+    return proc.wait(), "".join(tail)
 
 
 def die(msg: str) -> "NoReturn":  # type: ignore[name-defined]
@@ -118,11 +140,10 @@ def build_image(release: str) -> str:
         rootfs = Path(tmp) / "rootfs"
         say(f"building {tag} with debootstrap from {main} (about 70 s; only when the recipe changes)")
         t0 = time.monotonic()
-        res = run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                   release, str(rootfs), main], check=False,
-                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if res.returncode != 0:
-            print(res.stdout[-3000:])
+        rc, tail = debootstrap(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+                                release, str(rootfs), main])
+        if rc != 0:
+            print(tail[-3000:], file=sys.stderr)
             die("debootstrap failed; check that the Debian mirror is reachable and retry `make image`")
         say(f"debootstrap done in {time.monotonic() - t0:.0f} s; customising")
         (rootfs / "etc/apt/sources.list").write_text(SOURCES[release].format(m=main, s=sec))
