@@ -11,7 +11,7 @@ BIN         := $(VENV)/bin
 CACHE       := $(ROOT)/.cache
 HOSTS       ?= 1
 PORT_BASE   ?= 2200
-SCENARIOS   ?= $(sort $(filter-out _shared,$(notdir $(wildcard molecule/*))))
+SCENARIOS   ?= $(sort $(filter-out _shared default,$(notdir $(wildcard molecule/*))))
 SANDBOX_INV := inventories/sandbox/hosts.yml
 APT_PACKAGES := podman runc debootstrap uidmap nftables openssh-client git curl testssl.sh
 
