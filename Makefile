@@ -13,6 +13,7 @@ HOSTS       ?= 1
 PORT_BASE   ?= 2200
 SCENARIOS   ?= $(sort $(filter-out _shared default,$(notdir $(wildcard molecule/*))))
 SANDBOX_INV := inventories/sandbox/hosts.yml
+MOLECULE_JOBS ?= 2
 APT_PACKAGES := podman runc debootstrap uidmap nftables openssh-client git curl testssl.sh
 
 # Podman runs with the project's containers.conf (runc, modest ulimits); /etc is untouched.
@@ -93,11 +94,8 @@ unit: venv ## Unit tests (controller side, no hosts)
 	@rc=0; $(BIN)/pytest -q -p no:cacheprovider tests/unit || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "[unit] no unit tests collected"; rc=0; fi; exit $$rc
 
-molecule: deps venv image ## Every Molecule scenario (SCENARIOS="a b" for some)
-	@n=0; total=$(words $(SCENARIOS)); for s in $(SCENARIOS); do n=$$((n+1)); \
-	  echo "[molecule] scenario $$n/$$total: $$s"; start=$$(date +%s); \
-	  $(BIN)/molecule test -s $$s || exit 1; \
-	  echo "[molecule] $$s passed in $$(( $$(date +%s) - start )) s"; done
+molecule: deps venv image ## Every Molecule scenario, two at a time (SCENARIOS="a b" for some; MOLECULE_JOBS=1 for one at a time with full output)
+	@python3 scripts/molecule_lanes.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
 test: lint unit molecule ## lint + unit + Molecule (CI runs exactly this)
 
