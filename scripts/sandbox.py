@@ -63,25 +63,27 @@ def say(msg: str) -> None:
 
 
 def debootstrap(args: list[str]) -> tuple[int, str]:
-    """Run debootstrap, saying each phase it enters and how many packages it has done."""
+    """Run debootstrap, saying each phase it enters and, every 10 s, how far it got."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail: list[str] = []
-    phase, count, t0 = "", 0, time.monotonic()
+    counts: dict[str, int] = {}
+    t0 = last = time.monotonic()
     assert proc.stdout is not None
     for line in proc.stdout:
         tail = (tail + [line])[-60:]
         words = line.split()
         if len(words) < 2 or words[0] != "I:":
             continue
-        # "I: Retrieving libc6 2.36-9" is one package of a phase; a new verb is a new phase.
-        if words[1] != phase:
-            if count > 1:
-                say(f"  ... {phase.lower()} {count} packages done")
-            phase, count = words[1], 0
-            say(f"  debootstrap {time.monotonic() - t0:3.0f} s: {' '.join(words[1:])[:90]}")
-        count += 1
+        verb, text, now = words[1], " ".join(words[1:])[:90], time.monotonic()
+        counts[verb] = counts.get(verb, 0) + 1
+        # "Unpacking required packages..." opens a phase; "Unpacking libc6..." or
+        # "Retrieving libc6 2.36-9" is one package of it (hundreds: reported every 10 s).
+        phase = len(words) >= 4 and text.endswith("...")
+        if phase or counts[verb] == 1 or now - last >= 10:
+            note = "" if phase or counts[verb] == 1 else f" ({verb.lower()}: {counts[verb]} packages so far)"
+            say(f"  debootstrap {now - t0:3.0f} s: {text}{note}")
+            last = now
     return proc.wait(), "".join(tail)
-
 
 def die(msg: str) -> "NoReturn":  # type: ignore[name-defined]
     print(f"[sandbox] ERROR: {msg}", file=sys.stderr, flush=True)
