@@ -42,6 +42,10 @@ print_lock = threading.Lock()
 T0 = time.monotonic()
 
 
+def molecule_test(name: str) -> list[str]:
+    return [str(MOLECULE), "test", "-s", name]
+
+
 def say(msg: str) -> None:
     with print_lock:
         print(f"[molecule {time.monotonic() - T0:5.0f}s] {msg}", flush=True)
@@ -64,7 +68,7 @@ def run_logged(name: str, lane: int) -> bool:
     started = time.monotonic()
     say(f"{name}: started (lane {lane}); full output in {log.relative_to(ROOT)}")
     with open(log, "w", encoding="utf-8") as fh:
-        proc = subprocess.Popen([str(MOLECULE), "test", "-s", name], cwd=ROOT, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(molecule_test(name), cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, errors="replace")
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -106,7 +110,7 @@ def main() -> int:
         for n, name in enumerate(args.scenarios, 1):
             print(f"[molecule] scenario {n}/{len(args.scenarios)}: {name}", flush=True)
             started = time.monotonic()
-            if subprocess.run([str(MOLECULE), "test", "-s", name], cwd=ROOT, check=False).returncode != 0:
+            if subprocess.run(molecule_test(name), cwd=ROOT, check=False).returncode != 0:
                 print(f"[molecule] {name} FAILED", flush=True)
                 return 1
             print(f"[molecule] {name} passed in {time.monotonic() - started:.0f} s", flush=True)

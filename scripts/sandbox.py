@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,12 +66,12 @@ def say(msg: str) -> None:
 def debootstrap(args: list[str]) -> tuple[int, str]:
     """Run debootstrap, saying each phase it enters and, every 10 s, how far it got."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    tail: list[str] = []
+    tail: deque[str] = deque(maxlen=60)
     counts: dict[str, int] = {}
     t0 = last = time.monotonic()
     assert proc.stdout is not None
     for line in proc.stdout:
-        tail = (tail + [line])[-60:]
+        tail.append(line)
         words = line.split()
         if len(words) < 2 or words[0] != "I:":
             continue
@@ -84,6 +85,7 @@ def debootstrap(args: list[str]) -> tuple[int, str]:
             say(f"  debootstrap {now - t0:3.0f} s: {text}{note}")
             last = now
     return proc.wait(), "".join(tail)
+
 
 def die(msg: str) -> "NoReturn":  # type: ignore[name-defined]
     print(f"[sandbox] ERROR: {msg}", file=sys.stderr, flush=True)
