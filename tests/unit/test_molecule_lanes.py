@@ -1,0 +1,39 @@
+"""scripts/molecule_lanes.py: how `make molecule` spreads scenarios over lanes, and what it
+refuses before starting anything."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import molecule_lanes  # noqa: E402
+
+SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml") if p.parent.name != "default")
+
+
+def test_every_scenario_runs_exactly_once():
+    lanes = molecule_lanes.plan(SCENARIOS, 2)
+    assert sorted(s for lane in lanes for s in lane) == SCENARIOS
+
+
+def test_the_longest_scenarios_start_first_in_separate_lanes():
+    lanes = molecule_lanes.plan(["deploy", "web", "quadlet", "hardening", "ops"], 2)
+    assert [lane[0] for lane in lanes] == ["quadlet", "hardening"]
+    # Balanced: neither lane holds more than the longest scenario's worth of extra work.
+    work = [sum(molecule_lanes.MEASURED[s] for s in lane) for lane in lanes]
+    assert abs(work[0] - work[1]) <= max(molecule_lanes.MEASURED.values())
+
+
+def test_no_more_lanes_than_scenarios():
+    assert molecule_lanes.plan(["deploy"], 4) == [["deploy"]]
+
+
+def test_unknown_scenario_and_bad_jobs_are_refused_before_anything_runs():
+    for args, message in ((["nosuch"], "no such scenario: nosuch"), (["--jobs", "0", "deploy"], "--jobs must be")):
+        res = subprocess.run([sys.executable, str(ROOT / "scripts/molecule_lanes.py"), *args],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 2 and message in res.stderr
+        assert "started" not in res.stdout
