@@ -14,6 +14,7 @@ PORT_BASE   ?= 2200
 SCENARIOS   ?= $(sort $(filter-out _shared default,$(notdir $(wildcard molecule/*))))
 SANDBOX_INV := inventories/sandbox/hosts.yml
 MOLECULE_JOBS ?= 2
+BENCH_ARGS ?=
 APT_PACKAGES := podman runc debootstrap uidmap nftables openssh-client git curl testssl.sh
 
 # Podman runs with the project's containers.conf (runc, modest ulimits); /etc is untouched.
@@ -102,8 +103,8 @@ test: lint unit molecule ## lint + unit + Molecule (CI runs exactly this)
 bench-site: deps venv image ## Time a first converge and idempotent re-runs of site.yml (also with Mitogen)
 	@python3 bench/site.py
 
-bench-deploy: deps venv image ## Deploy + rollback under HTTP load on a fresh host: seconds, requests, failed
-	@python3 bench/deploy.py
+bench-deploy: deps venv image ## Deploy + rollback, quiet and under HTTP load, on a fresh host (BENCH_ARGS="--help")
+	@python3 bench/deploy.py $(BENCH_ARGS)
 
 audit: deps venv image ## Lynis before/after site.yml, gixy, testssl.sh, unit exposure (one fresh host, 8-15 min)
 	@python3 bench/audit.py

@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Deploy and rollback under load: how long they take, and how many requests fail.
+"""Deploy and rollback: how long they take, quiet and under load, and how many requests fail.
 
 On a throwaway sandbox host provisioned by site.yml (nginx, TLS, the sample app's units),
 with the demo repository (scripts/demo_repo.py: a, b on main), this:
 
-  1. deploys a (warm-up: builds the venv), then for each round deploys b and rolls back
-     to a, while client threads send GET /api/health through nginx (HTTPS, 127.0.0.1)
-     without pause; every answer that is not 200 counts as failed;
-  2. times a plain shell deploy of the same release, like the seeds' deploy.sh (git archive
-     over SSH, unpack, symlink, restart the live unit), under the same load, and prints
-     the ratio.
+  1. measures an SSH round trip to the host (a new connection running `true`): the
+     reference figures for Ansistrano and a shell deploy were taken where it was 0.22 s,
+     so this tells whether a run on another machine can be compared with them;
+  2. deploys a (warm-up: builds the venv), then, on a quiet host, deploys b and rolls
+     back to a --quiet-rounds times: the figures the targets (deploy <= 5 s, rollback
+     <= 2.5 s) are about;
+  3. for each of --rounds rounds deploys b and rolls back to a while client threads send
+     GET /api/health through nginx (HTTPS, 127.0.0.1) without pause; every answer that
+     is not 200 counts as failed;
+  4. times a plain shell deploy of the same release, like the seeds' deploy.sh (git archive
+     over SSH, unpack, symlink, restart the live unit), quiet and under the same load, and
+     prints the ratio.
 
 The load is bounded: it stops when the timed step ends, or at --max-requests per step.
 Figures are printed; nothing is asserted (see tests/ for behaviour).
@@ -124,6 +130,26 @@ def under_load(port: int, args: argparse.Namespace, step) -> tuple[float, Load, 
     return took, load, out
 
 
+def fmt_rounds(times: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in times)
+
+
+def ssh_cmd(host: dict, *opts: str, user: str = "deploy") -> list[str]:
+    return ["ssh", "-i", host["ansible_ssh_private_key_file"], "-p", str(host["ansible_port"]),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "BatchMode=yes", *opts, f"{user}@127.0.0.1"]
+
+
+def ssh_round_trip(host: dict, user: str, times: int) -> float:
+    """Median wall time of a new SSH connection that runs `true`."""
+    took = []
+    for _ in range(times):
+        t0 = time.monotonic()
+        subprocess.run([*ssh_cmd(host, user=user), "true"], check=True)
+        took.append(time.monotonic() - t0)
+    return statistics.median(took)
+
+
 def shell_deploy(host: dict, sha: str) -> float:
     """What the seeds' deploy.sh does: archive over SSH, unpack, symlink, restart the live unit."""
     rel = f"/srv/trader/shell-releases/{sha[:12]}-{time.time_ns()}"
@@ -134,10 +160,8 @@ def shell_deploy(host: dict, sha: str) -> float:
         f" echo {sha} | sudo tee {rel}/REVISION >/dev/null;"
         f" p=$(readlink /srv/trader/slots/active); sudo ln -sfn {rel} /srv/trader/slots/.shell;"
         f" sudo mv -T /srv/trader/slots/.shell /srv/trader/slots/$p; sudo systemctl restart trader-api@$p")
-    ssh = ["ssh", "-i", host["ansible_ssh_private_key_file"], "-p", str(host["ansible_port"]),
-           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-           "-o", "ControlMaster=auto", "-o", f"ControlPath=/tmp/tradeops-bench-{host['ansible_port']}",
-           "-o", "ControlPersist=60", "deploy@127.0.0.1"]
+    ssh = ssh_cmd(host, "-o", "ControlMaster=auto", "-o", f"ControlPath=/tmp/tradeops-bench-{host['ansible_port']}",
+                  "-o", "ControlPersist=60")
     subprocess.run([*ssh, "true"], check=True)  # the connection is up, as Ansible's is
     t0 = time.monotonic()
     archive = subprocess.Popen(["git", "-C", str(REPO), "archive", "--format=tar.gz", sha], stdout=subprocess.PIPE)
@@ -149,7 +173,9 @@ def shell_deploy(host: dict, sha: str) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--prefix", default="tradeops-bench-deploy", help="container name prefix")
-    p.add_argument("--rounds", type=int, default=3, help="deploy b + rollback rounds (default 3)")
+    p.add_argument("--quiet-rounds", type=int, default=5,
+                   help="deploy b + rollback rounds on a quiet host (default 5)")
+    p.add_argument("--rounds", type=int, default=3, help="deploy b + rollback rounds under load (default 3)")
     p.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
     p.add_argument("--max-requests", type=int, default=50000, help="cap per timed step (default 50000)")
     p.add_argument("--keep", action="store_true", help="keep the host afterwards")
@@ -162,6 +188,11 @@ def main() -> int:
     try:
         (name, host), = read_inventory(inv).items()
         port = host["sandbox_https_port"]
+        # After site.yml, ufw rate-limits new SSH connections (6 in 30 s, each counted twice),
+        # so a provisioned host gets one probe; a fresh one, before site.yml, gets five.
+        probes = 1 if args.inventory else 5
+        rtt = ssh_round_trip(host, "deploy" if args.inventory else "root", probes)
+        print(f"[bench] SSH round trip (new connection, `true`) {rtt:.2f} s (median of {probes})")
         if not args.inventory:
             print("[bench] site.yml on the fresh host (first converge, ~2 min) ...", flush=True)
             took, out = playbook(inv, "site.yml")
@@ -169,6 +200,15 @@ def main() -> int:
         print("[bench] deploy a (warm-up: builds the venv) ...", flush=True)
         took, _ = playbook(inv, "deploy.yml", "-e", "ref=a")
         print(f"[bench] deploy a {took:.1f} s")
+
+
+        quiet_deploys, quiet_rollbacks = [], []
+        for i in range(1, args.quiet_rounds + 1):
+            for label, book, extra, bucket in (("deploy b", "deploy.yml", ("-e", "ref=b"), quiet_deploys),
+                                               ("rollback", "rollback.yml", (), quiet_rollbacks)):
+                took, out = playbook(inv, book, *extra)
+                bucket.append(took)
+                print(f"[bench] quiet {i}/{args.quiet_rounds} {label:8s} {took:5.2f} s   {recap(out)}", flush=True)
 
         deploys, rollbacks, requests, failed, retried, errors = [], [], 0, 0, 0, {}
         for i in range(1, args.rounds + 1):
@@ -184,18 +224,25 @@ def main() -> int:
 
         sha_b = subprocess.run(["git", "-C", str(REPO), "rev-parse", "b^{commit}"], capture_output=True,
                                text=True, check=True).stdout.strip()
+        quiet_shell = shell_deploy(host, sha_b)
+        print(f"[bench] shell deploy, quiet {quiet_shell:.2f} s", flush=True)
         shell_took, load, _ = under_load(port, args, lambda: (shell_deploy(host, sha_b), ""))
         print(f"[bench] shell deploy (archive over SSH + symlink + restart) {shell_took:.2f} s"
               f"  requests {load.total}  failed {load.failed} {dict(load.errors) or ''}")
 
         dep, rb = statistics.median(deploys), statistics.median(rollbacks)
+        qdep, qrb = statistics.median(quiet_deploys), statistics.median(quiet_rollbacks)
         print("\n== deploy benchmark (median of rounds; wall time of ansible-playbook) ==")
-        print(f"deploy s      {dep:.2f}   (rounds: {', '.join(f'{t:.2f}' for t in deploys)})")
-        print(f"rollback s    {rb:.2f}   (rounds: {', '.join(f'{t:.2f}' for t in rollbacks)})")
-        print(f"requests      {requests}")
-        print(f"failed        {failed} {errors or ''}")
-        print(f"retried       {retried} (GETs re-sent once after nginx closed an idle keep-alive connection on reload)")
-        print(f"shell deploy  {shell_took:.2f} s, {load.failed} of {load.total} requests failed;"
+        print(f"quiet deploy s    {qdep:.2f}   target <= 5     (rounds: {fmt_rounds(quiet_deploys)})")
+        print(f"quiet rollback s  {qrb:.2f}   target <= 2.5   (rounds: {fmt_rounds(quiet_rollbacks)})")
+        print(f"quiet shell s     {quiet_shell:.2f}   deploy.yml / shell = {qdep / quiet_shell:.1f}x;"
+              f" SSH round trip {rtt:.2f} s")
+        print(f"deploy s          {dep:.2f}   under load   (rounds: {fmt_rounds(deploys)})")
+        print(f"rollback s        {rb:.2f}   under load   (rounds: {fmt_rounds(rollbacks)})")
+        print(f"requests          {requests}")
+        print(f"failed            {failed} {errors or ''}")
+        print(f"retried           {retried} (GETs re-sent once after nginx closed an idle keep-alive connection on reload)")
+        print(f"shell deploy s    {shell_took:.2f}   under load, {load.failed} of {load.total} requests failed;"
               f" deploy.yml / shell = {dep / shell_took:.1f}x")
         print(f"host {name}; {args.threads} client threads through nginx (HTTPS) to /api/health")
     finally:
