@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -398,6 +399,78 @@ def test_a_deploy_right_after_many_restarts_is_not_refused(app, inventory):
     res, _ = play(inventory, "rollback.yml")
     assert res.returncode == 0, res.stdout[-3000:]
     assert live(app)["sha"] == sha("b")
+
+
+# Several hosts: the scenario's second host (group workers) got the units and tag a at
+# converge; deploy.yml runs on web unless -e app_hosts says otherwise.
+ROLLING = ["-e", "app_hosts=web:workers", "-e", "tradeops_serial=1"]
+
+
+@pytest.fixture(scope="module")
+def second(sandbox_hosts):
+    assert len(sandbox_hosts) == 2, "molecule/deploy starts two hosts"
+    return sandbox_hosts[1]
+
+
+@pytest.fixture(scope="module")
+def other(second):
+    return ssh_host(second, "root")
+
+
+def batches(output: str, play_name: str) -> list[str]:
+    """The output of each serial batch: Ansible starts each with the play's banner."""
+    return output.split("PLAY RECAP")[0].split(f"PLAY [{play_name}]")[1:]
+
+
+def new_commit(name: str) -> str:
+    """A commit on branch `name` with b's tree: a new sha that no host has, nor the archive cache."""
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t")
+    new = subprocess.run(["git", "-C", str(REPO), "commit-tree", "b^{tree}", "-p", "b", "-m", f"{name}: rolling"],
+                         capture_output=True, text=True, check=True, env=env).stdout.strip()
+    subprocess.run(["git", "-C", str(REPO), "branch", "-f", name, new], check=True)
+    return new
+
+
+def test_a_rolling_deploy_goes_one_host_at_a_time(app, other, inventory, sandbox, second):
+    assert live(other)["sha"] == sha("a") and live(app)["sha"] == sha("b")
+    new = new_commit("rolling")
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=rolling", *ROLLING)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert live(app)["sha"] == live(other)["sha"] == new
+    # One batch per host, in inventory order: the first was through its health gate and
+    # reported before the second one was touched.
+    first_batch, second_batch = batches(res.stdout, "Deploy apps")
+    assert f"[{sandbox.name}]" in first_batch and second.name not in first_batch
+    assert f"[{second.name}]" in second_batch and sandbox.name not in second_batch
+    assert f"trader deploy: ok sha={new[:12]}" in first_batch and f"trader deploy: ok sha={new[:12]}" in second_batch
+
+
+def test_a_failed_host_stops_a_rolling_deploy(app, other, inventory, second):
+    """The first host refuses (its deploy lock is held): the roll stops, the second host keeps its release."""
+    holder = {"holder": "bob@ci", "action": "deploy", "ref": "v9", "time": "2026-01-01T00:00:00Z"}
+    app.run(f"echo {shlex.quote(json.dumps(holder))} > {APP}/shared/deploy.lock")
+    seen = len(audit(other))
+    try:
+        res, _ = play(inventory, "deploy.yml", "-e", "ref=b", *ROLLING)
+    finally:
+        app.run(f"rm -f {APP}/shared/deploy.lock")
+    assert res.returncode != 0 and "bob@ci" in res.stdout, res.stdout[-3000:]
+    assert len(batches(res.stdout, "Deploy apps")) == 1 and second.name not in res.stdout.split("PLAY RECAP")[0]
+    assert live(other)["sha"] == sha("rolling") and len(audit(other)) == seen
+    assert live(app)["sha"] == sha("rolling")
+
+
+def test_a_rolling_rollback_then_a_deploy_to_every_host_at_once(app, other, inventory):
+    res, _ = play(inventory, "rollback.yml", *ROLLING)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert len(batches(res.stdout, "Roll back apps")) == 2
+    # Each host goes back to its own previous release.
+    assert live(app)["sha"] == sha("b") and live(other)["sha"] == sha("a")
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=b", "-e", "app_hosts=web:workers")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert len(batches(res.stdout, "Deploy apps")) == 1
+    assert live(app)["sha"] == live(other)["sha"] == sha("b")
 
 
 def test_units_come_back_after_a_host_restart(app, sandbox):
