@@ -473,6 +473,23 @@ def test_a_rolling_rollback_then_a_deploy_to_every_host_at_once(app, other, inve
     assert live(app)["sha"] == live(other)["sha"] == sha("b")
 
 
+def test_the_controller_keeps_only_the_newest_archives(app, inventory, tmp_path):
+    """release_cache_keep: the app's most recently deployed archives stay; others' files are left alone."""
+    older, foreign = tmp_path / f"trader-{'0' * 40}.tar.gz", tmp_path / f"senex-{'1' * 40}.tar.gz"
+    for path in (older, foreign):
+        path.write_text("x")
+    cache = ["-e", f"release_cache_dir={tmp_path}"]
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=a", *cache, "-e", "release_cache_keep=0")
+    assert res.returncode != 0 and "release_cache_keep is 0" in res.stdout and "changed=0" in res.stdout
+    assert live(app)["sha"] == sha("b") and older.exists()
+    for ref in ("a", "b"):
+        res, _ = play(inventory, "deploy.yml", "-e", f"ref={ref}", *cache, "-e", "release_cache_keep=2")
+        assert res.returncode == 0, res.stdout[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"trader-{sha('a')}.tar.gz",
+                                                                 f"trader-{sha('b')}.tar.gz", foreign.name])
+    assert live(app)["sha"] == sha("b")
+
+
 def test_units_come_back_after_a_host_restart(app, sandbox):
     """The container restarts like a rebooted VPS: the live slot and the singletons return on `current`."""
     subprocess.run(["podman", "restart", "--time", "20", sandbox.name], check=True, capture_output=True, timeout=120)

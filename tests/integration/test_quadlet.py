@@ -197,10 +197,17 @@ def test_failing_image_goes_back_to_a_automatically(host, inventory):
     assert audit[-1]["result"] == "failed" and audit[-1]["to"] == sha("c")
 
 
-def test_deploy_b_over_a(host, inventory):
+def test_deploy_b_over_a(host, inventory, tmp_path):
+    # The controller's archive cache keeps the app's quadlet_cache_keep most recent archives:
+    # an older one of this app goes; another app's archive and the base image stay.
+    older, foreign, base = (tmp_path / f"senex-{'0' * 40}.tar.gz", tmp_path / f"trader-{'1' * 40}.tar.gz",
+                            tmp_path / "tradeops-quadlet-base.tar")
+    for path in (older, foreign, base):
+        path.write_text("x")
     before = rows(host)
-    res = play(inventory, "deploy.yml", "-e", "ref=b")
+    res = play(inventory, "deploy.yml", "-e", "ref=b", "-e", f"quadlet_cache_dir={tmp_path}", "-e", "quadlet_cache_keep=1")
     assert res.returncode == 0, res.stdout[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"senex-{sha('b')}.tar.gz", foreign.name, base.name])
     assert health(host)["sha"] == sha("b")
     assert all_active(host)
     assert rows(host) == before
