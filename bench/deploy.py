@@ -201,19 +201,20 @@ def main() -> int:
         took, _ = playbook(inv, "deploy.yml", "-e", "ref=a")
         print(f"[bench] deploy a {took:.1f} s")
 
+        # One round: deploy b, then roll back to a; timed quiet first, then under load.
+        steps = (("deploy b", lambda: playbook(inv, "deploy.yml", "-e", "ref=b")),
+                 ("rollback", lambda: playbook(inv, "rollback.yml")))
 
         quiet_deploys, quiet_rollbacks = [], []
         for i in range(1, args.quiet_rounds + 1):
-            for label, book, extra, bucket in (("deploy b", "deploy.yml", ("-e", "ref=b"), quiet_deploys),
-                                               ("rollback", "rollback.yml", (), quiet_rollbacks)):
-                took, out = playbook(inv, book, *extra)
+            for (label, step), bucket in zip(steps, (quiet_deploys, quiet_rollbacks)):
+                took, out = step()
                 bucket.append(took)
                 print(f"[bench] quiet {i}/{args.quiet_rounds} {label:8s} {took:5.2f} s   {recap(out)}", flush=True)
 
         deploys, rollbacks, requests, failed, retried, errors = [], [], 0, 0, 0, {}
         for i in range(1, args.rounds + 1):
-            for label, step, bucket in (("deploy b", lambda: playbook(inv, "deploy.yml", "-e", "ref=b"), deploys),
-                                        ("rollback", lambda: playbook(inv, "rollback.yml"), rollbacks)):
+            for (label, step), bucket in zip(steps, (deploys, rollbacks)):
                 took, load, out = under_load(port, args, step)
                 bucket.append(took)
                 requests, failed, retried = requests + load.total, failed + load.failed, retried + load.retried
