@@ -258,6 +258,14 @@ def test_rollback_to_a_never_built_sha_is_refused(host, inventory):
     assert host.file(f"{HOME}/state/current").content_string == before
 
 
+def test_a_cache_keep_below_one_is_refused(host, inventory):
+    before = host.file(f"{HOME}/state/current").content_string
+    res = play(inventory, "deploy.yml", "-e", "ref=b", "-e", "quadlet_cache_keep=0")
+    assert res.returncode != 0 and "quadlet_cache_keep is 0" in res.stdout, res.stdout[-2000:]
+    assert "Nothing was changed." in res.stdout and "changed=0" in res.stdout
+    assert host.file(f"{HOME}/state/current").content_string == before
+
+
 @pytest.mark.parametrize("override, message", [
     ({"quadlet_db_passwords": {}}, "quadlet_db_passwords.senex is missing"),
     ({"services_apps": [{"name": "trader", "user": "trader", "root": "/srv/trader", "port": 8000, "alt_port": 8001,
