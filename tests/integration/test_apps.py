@@ -1,0 +1,229 @@
+"""What an operator sees of the generalised app model (molecule/apps): a Node app shaped
+like the Trader seed behind nginx.
+
+Converge set up nginx, the units (runtime node: npm ci, a Vite build at deploy, the backend
+restarted stop_start because it holds backend.short.lock) and deployed tag a of the
+throwaway repo that molecule/apps/prepare.yml made (a, b on main; c fails its build, d its
+health; e changes package-lock.json). The tests run in file order: each starts from the
+state the previous one left.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, git_sha, run_playbook, ssh_host
+
+STATE = ROOT / ".sandbox/molecule-apps"
+REPO = STATE / "trader-node-repo"
+VARS = ROOT / "molecule/apps/vars/apps.yml"
+APP = "/srv/trader"
+SETTINGS = yaml.safe_load(VARS.read_text())
+PASSWORD = SETTINGS["apps_test_password"]
+SECRET = SETTINGS["services_secrets"]["trader"]["EXCHANGE_API_SECRET"]
+EXTRA = ["-e", "ansible_user=root", "-e", f"@{VARS}", "-e", f"release_repo={REPO}", "-e", "release_health_timeout=8"]
+OUTPUTS: list[str] = []
+
+
+def sha(ref: str) -> str:
+    return git_sha(REPO, ref)
+
+
+@pytest.fixture(scope="module")
+def app(sandbox):
+    """testinfra host as root: this scenario converges without the base role (no deploy user)."""
+    return ssh_host(sandbox, "root")
+
+
+def play(inventory: Path, playbook: str, *args: str) -> subprocess.CompletedProcess:
+    res = run_playbook(inventory, playbook, *EXTRA, *args, timeout=600)
+    OUTPUTS.append(res.stdout + res.stderr)
+    return res
+
+
+def flat(out: str) -> str:
+    """Ansible's YAML output folds long messages over lines: compare with spaces collapsed."""
+    return re.sub(r"\s+", " ", out)
+
+
+def site(sandbox, path: str, auth: bool = False) -> tuple[int, str]:
+    """GET through the host's nginx (HTTPS, self-signed), as a browser on the Internet would."""
+    port = sandbox.https_port
+    cmd = ["curl", "-sk", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
+           "--resolve", f"trader.sandbox.test:{port}:127.0.0.1", f"https://trader.sandbox.test:{port}{path}"]
+    if auth:
+        cmd[1:1] = ["-u", f"trader:{PASSWORD}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout
+    body, _, code = out.rpartition("\n")
+    return int(code or 0), body
+
+
+def current_sha(app) -> str:
+    return app.file(f"{APP}/current/REVISION").content_string.strip()
+
+
+def backend_pid(app) -> int:
+    return int(app.check_output("systemctl show -p MainPID --value trader-backend@3081.service"))
+
+
+def node_modules(app, release: str = "current") -> str:
+    return app.check_output(f"readlink -f {APP}/{release}/node_modules")
+
+
+def ui_script(sandbox) -> str:
+    """The built UI's JavaScript, found through its index.html, as a browser loads it."""
+    code, html = site(sandbox, "/", auth=True)
+    assert code == 200, html
+    match = re.search(r'src="(/assets/[^"]+\.js)"', html)
+    assert match, f"index.html has no built script: {html[:300]}"
+    code, js = site(sandbox, match.group(1), auth=True)
+    assert code == 200
+    return js
+
+
+def test_converge_deployed_a_with_its_ui_built_on_the_host(app, sandbox):
+    assert current_sha(app) == sha("a")
+    # dist/ is not in git: the deploy built it.
+    tree = subprocess.run(["git", "-C", str(REPO), "ls-tree", "-r", "--name-only", "a"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert not any(name.startswith("dist/") for name in tree)
+    assert "release A" in ui_script(sandbox)
+    code, body = site(sandbox, "/api/trading/settings")
+    assert code == 200, body
+    assert json.loads(body) == {"ok": True, "pending_cancel_age_min": 0, "side": "SHORT", "sha": sha("a")}
+
+
+def test_the_ui_asks_for_a_password_and_the_api_does_not(sandbox):
+    assert site(sandbox, "/")[0] == 401
+    assert site(sandbox, "/api/trading/settings")[0] == 200
+    code, body = site(sandbox, "/__proxy/")
+    assert code == 200 and json.loads(body)["proxy"] is True
+
+
+@pytest.mark.parametrize("unit", ["trader-backend@3081.service", "trader-worker.service"])
+def test_node_units_run_without_memory_deny_write_execute_and_stay_sandboxed(app, unit):
+    props = dict(line.split("=", 1) for line in app.check_output(
+        f"systemctl show -p Type,MemoryDenyWriteExecute,ActiveState,User {unit}").splitlines())
+    assert props == {"Type": "exec", "MemoryDenyWriteExecute": "no", "ActiveState": "active", "User": "trader"}
+    out = app.check_output(f"systemd-analyze security {unit} 2>&1 | tail -1")
+    exposure = float(re.search(r"level for \S+: ([0-9.]+)", out).group(1))
+    print(f"{unit}: exposure {exposure}")
+    assert exposure <= 2.5, out
+
+
+def test_every_process_knows_its_release_sha(app):
+    pid = backend_pid(app)
+    environ = app.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    assert f"TRADEOPS_SHA={sha('a')}" in environ.splitlines()
+    assert "SERVICE_NAME=backend" in environ.splitlines()
+
+
+def test_deploy_b_reuses_node_modules_and_restarts_the_backend_stop_start(app, sandbox, inventory):
+    before_pid, before_modules = backend_pid(app), node_modules(app)
+    res = play(inventory, "deploy.yml", "-e", "ref=b")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert f"trader deploy: ok sha={sha('b')[:12]}" in flat(res.stdout)
+    assert "deps=reused:" in res.stdout and "build=built:" in res.stdout and "gap=" in res.stdout
+    assert current_sha(app) == sha("b")
+    assert node_modules(app) == before_modules
+    assert backend_pid(app) != before_pid
+    assert "release B" in ui_script(sandbox)
+    # One backend, and it is the lock's holder.
+    assert app.check_output("systemctl list-units --state=active --no-legend 'trader-backend@*' | wc -l") == "1"
+    lock = json.loads(app.file(f"{APP}/shared/data/locks/backend.short.lock").content_string)
+    assert lock["pid"] == backend_pid(app) and lock["processName"] == "backend" and lock["tradeSide"] == "SHORT"
+
+
+def test_a_commit_whose_build_fails_is_refused_with_the_build_output(app, sandbox, inventory):
+    pid, kept = backend_pid(app), app.check_output(f"ls {APP}/releases")
+    res = play(inventory, "deploy.yml", "-e", "ref=c")
+    assert res.returncode != 0
+    assert "the build failed" in flat(res.stdout) and "vite build" in flat(res.stdout), res.stdout[-3000:]
+    assert current_sha(app) == sha("b")
+    assert backend_pid(app) == pid
+    assert app.check_output(f"ls {APP}/releases") == kept
+    assert site(sandbox, "/api/trading/settings")[0] == 200
+
+
+def test_a_stop_start_backend_failing_health_is_back_on_the_old_release_by_itself(app, sandbox, inventory):
+    res = play(inventory, "deploy.yml", "-e", "ref=d")
+    assert res.returncode != 0
+    assert "health gate failed" in flat(res.stdout), res.stdout[-3000:]
+    assert "is running again on port 3081" in flat(res.stdout), res.stdout[-3000:]
+    assert current_sha(app) == sha("b")
+    code, body = site(sandbox, "/api/trading/settings")
+    assert code == 200 and json.loads(body)["sha"] == sha("b")
+    lock = json.loads(app.file(f"{APP}/shared/data/locks/backend.short.lock").content_string)
+    assert lock["pid"] == backend_pid(app)
+
+
+def test_rollback_goes_back_to_a(app, sandbox, inventory):
+    res = play(inventory, "rollback.yml")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert current_sha(app) == sha("a")
+    assert "release A" in ui_script(sandbox)
+
+
+def test_a_changed_lockfile_gets_its_own_node_modules(app, inventory):
+    before = node_modules(app)
+    res = play(inventory, "deploy.yml", "-e", "ref=e")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "deps=installed:" in res.stdout
+    assert current_sha(app) == sha("e")
+    assert node_modules(app) != before
+    assert app.file(f"{node_modules(app)}/is-number/package.json").exists
+    # Installed as the app user, then made root's: the app cannot change its own code.
+    assert app.file(node_modules(app)).user == "root"
+
+
+def test_a_redeploy_of_a_built_input_takes_the_cached_build(app, inventory):
+    res = play(inventory, "deploy.yml", "-e", "ref=b")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "deps=reused:" in res.stdout and "build=cached:" in res.stdout, res.stdout[-2000:]
+    assert app.file(f"{APP}/current/dist/index.html").exists
+
+
+def test_no_process_ever_found_its_lock_held(app):
+    """A second copy of a locked process exits naming the holder: in every start above, none did."""
+    journal = app.check_output("journalctl --no-pager -o cat -u 'trader-backend@*' -u trader-worker.service")
+    assert "backend SHORT listening" in journal
+    assert "is already running as pid" not in journal
+
+
+BAD_APP = {"name": "trader", "user": "trader", "root": "/srv/trader", "port": 3081, "runtime": "node",
+           "processes": [{"name": "backend", "command": "node server/index.js", "kind": "http",
+                          "strategy": "stop_start"}]}
+BAD_PROC = BAD_APP["processes"][0]
+
+
+@pytest.mark.parametrize("app_override, names", [
+    ({"runtime": "ruby"}, "runtime"),
+    ({"processes": [BAD_PROC, {"name": "worker", "command": "node w.js", "kind": "singleton",
+                               "strategy": "stop_start"}]}, 'strategy is only for the http process'),
+    ({"processes": [dict(BAD_PROC, strategy="blue_green")]}, "strategy blue_green needs alt_port"),
+    ({"processes": [BAD_PROC, {"name": "feed", "command": "node f.js", "kind": "singleton", "readiness": "tcp"}]},
+     "readiness tcp needs the port"),
+    ({"runtime": "python", "build": ["npm run build"]}, "needs npm, which runtime"),
+    ({"processes": [dict(BAD_PROC, readiness="sometimes")]}, "readiness"),
+    ({"build": ["npm run build"], "build_outputs": ["../etc"]}, "must be a path inside the release"),
+], ids=["runtime", "strategy-on-singleton", "blue-green-without-alt-port", "tcp-without-port",
+        "build-tool-of-another-runtime", "readiness", "build-output-outside"])
+def test_bad_app_input_is_refused_before_anything_changes(app, inventory, app_override, names):
+    units = app.check_output("cat /etc/systemd/system/trader-*.service | sha256sum")
+    override = {"services_apps": [dict(BAD_APP, **app_override)]}
+    res = play(inventory, "molecule/apps/converge.yml", "-e", json.dumps(override))
+    assert res.returncode != 0 and names in flat(res.stdout), res.stdout[-2000:]
+    assert "changed=0" in res.stdout
+    assert app.check_output("cat /etc/systemd/system/trader-*.service | sha256sum") == units
+
+
+def test_secrets_never_in_output():
+    assert OUTPUTS
+    for out in OUTPUTS:
+        assert SECRET not in out
+        assert PASSWORD not in out
