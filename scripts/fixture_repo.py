@@ -1,17 +1,26 @@
 #!/usr/bin/env python3
-"""Make a throwaway git repository of the Node fixture app (examples/trader-node) with a
-short history, for the Node runtime's deploy, build and rollback tests.
+"""Make a throwaway git repository of a fixture app with a short history, for the deploy,
+build and rollback tests of the generalised app model (molecule/apps).
 
+trader-node (examples/trader-node: a Node backend + worker with seed-style locks, a Vite UI
+built on the host):
   a            main, the fixture as it is in this checkout
   b            main (HEAD), a UI-only change on top of a (same package-lock.json: node_modules reused)
   c            branch bad-build, on top of b: src/main.js does not parse (vite build fails)
   d            branch bad-health, on top of b: /api/trading/settings answers 503 {ok: false}
   e            branch new-lock, on top of b: a dependency added (package-lock.json changes)
 
-Usage: node_repo.py DEST [--force]
+delta (examples/delta: FastAPI under uvicorn, a Vite SPA built on the controller, and a
+stdlib dashboard in board/):
+  a            main, the fixture as it is in this checkout
+  b            main (HEAD), an SPA-only change on top of a
+  c            branch bad-build, on top of b: the SPA does not parse (the controller build fails)
+  d            branch bad-health, on top of b: /api/health answers 503
 
-Commit e's lockfile is made with `npm install --package-lock-only` (the npm registry must be
-reachable from this machine). Only files tracked by git in examples/trader-node are copied.
+Usage: fixture_repo.py {trader-node,delta} DEST [--force]
+
+trader-node's commit e is made with `npm install --package-lock-only` (the npm registry must
+be reachable from this machine). Only files tracked by git in the fixture are copied.
 """
 from __future__ import annotations
 
@@ -22,49 +31,52 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "examples" / "trader-node"
-TAGS = ("a", "b", "c", "d", "e")
+TAGS = {"trader-node": ("a", "b", "c", "d", "e"), "delta": ("a", "b", "c", "d")}
 IDENTITY = ["-c", "user.name=tradeops test", "-c", "user.email=test@tradeops.invalid"]
-HEALTHY = "const healthy = process.env.TRADER_FAIL_HEALTH !== '1';"
-LABEL = "export const RELEASE_LABEL = 'release A';"
 
 
 def git(repo: Path, *args: str) -> str:
     res = subprocess.run(["git", "-C", str(repo), *IDENTITY, *args], capture_output=True, text=True)
     if res.returncode != 0:
-        sys.exit(f"node_repo: git {' '.join(args)} failed: {res.stderr.strip()}")
+        sys.exit(f"fixture_repo: git {' '.join(args)} failed: {res.stderr.strip()}")
     return res.stdout.strip()
 
 
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     if old not in text:
-        sys.exit(f"node_repo: {path.name} no longer has {old!r}")
+        sys.exit(f"fixture_repo: {path.name} no longer has {old!r}")
     path.write_text(text.replace(old, new))
 
 
-def has_tags(repo: Path) -> bool:
+def has_tags(repo: Path, tags: tuple[str, ...]) -> bool:
     if not (repo / ".git").is_dir():
         return False
     res = subprocess.run(["git", "-C", str(repo), "tag", "--list"], capture_output=True, text=True)
-    return set(TAGS) <= set(res.stdout.split())
+    return set(tags) <= set(res.stdout.split())
 
 
-def build(dest: Path) -> None:
-    tracked = subprocess.run(["git", "-C", str(APP), "ls-files", "-z", "."], capture_output=True,
+def start(app: str, dest: Path) -> None:
+    """Commit a: the fixture's tracked files as they are in this checkout."""
+    src = ROOT / "examples" / app
+    tracked = subprocess.run(["git", "-C", str(src), "ls-files", "-z", "."], capture_output=True,
                              check=True).stdout.decode().split("\0")
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     for rel in filter(None, tracked):
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(APP / rel, target)
+        shutil.copy2(src / rel, target)
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
-    git(dest, "commit", "-qm", "A: the Node fixture")
+    git(dest, "commit", "-qm", f"A: the {app} fixture")
     git(dest, "tag", "a")
 
-    edit(dest / "src" / "main.js", LABEL, LABEL.replace("release A", "release B"))
+
+def build_trader_node(dest: Path) -> None:
+    start("trader-node", dest)
+    label = "export const RELEASE_LABEL = 'release A';"
+    edit(dest / "src" / "main.js", label, label.replace("release A", "release B"))
     git(dest, "commit", "-qam", "B: a UI-only change")
     git(dest, "tag", "b")
 
@@ -74,7 +86,8 @@ def build(dest: Path) -> None:
     git(dest, "tag", "c")
 
     git(dest, "checkout", "-q", "-b", "bad-health", "b")
-    edit(dest / "server" / "index.js", HEALTHY, "const healthy = false;")
+    edit(dest / "server" / "index.js", "const healthy = process.env.TRADER_FAIL_HEALTH !== '1';",
+         "const healthy = false;")
     git(dest, "commit", "-qam", "D: the health check fails")
     git(dest, "tag", "d")
 
@@ -82,24 +95,47 @@ def build(dest: Path) -> None:
     res = subprocess.run(["npm", "install", "--package-lock-only", "--no-audit", "--no-fund", "--save-exact",
                           "is-number@7.0.0"], cwd=dest, capture_output=True, text=True)
     if res.returncode != 0:
-        sys.exit(f"node_repo: npm install --package-lock-only failed: {res.stderr.strip()[-500:]}")
+        sys.exit(f"fixture_repo: npm install --package-lock-only failed: {res.stderr.strip()[-500:]}")
     git(dest, "commit", "-qam", "E: a new dependency (package-lock.json changes)")
     git(dest, "tag", "e")
     git(dest, "checkout", "-q", "main")
 
 
+def build_delta(dest: Path) -> None:
+    start("delta", dest)
+    label = "export const BUILD_LABEL = 'delta spa 1';"
+    edit(dest / "frontend" / "src" / "main.js", label, label.replace("spa 1", "spa 2"))
+    git(dest, "commit", "-qam", "B: an SPA-only change")
+    git(dest, "tag", "b")
+
+    git(dest, "checkout", "-q", "-b", "bad-build")
+    (dest / "frontend" / "src" / "main.js").write_text("export const = ;\n")
+    git(dest, "commit", "-qam", "C: the SPA does not build")
+    git(dest, "tag", "c")
+
+    git(dest, "checkout", "-q", "-b", "bad-health", "b")
+    edit(dest / "backend" / "app.py", 'HEALTHY = os.environ.get("DELTA_FAIL_HEALTH", "") != "1"', "HEALTHY = False")
+    git(dest, "commit", "-qam", "D: the health check fails")
+    git(dest, "tag", "d")
+    git(dest, "checkout", "-q", "main")
+
+
+BUILDERS = {"trader-node": build_trader_node, "delta": build_delta}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("app", choices=sorted(BUILDERS))
     parser.add_argument("dest", type=Path)
     parser.add_argument("--force", action="store_true", help="rebuild even if DEST has the tags")
     args = parser.parse_args()
-    dest = args.dest.resolve()
-    if has_tags(dest) and not args.force:
-        print(f"[node-repo] {dest} has tags {', '.join(TAGS)}; kept")
+    dest, tags = args.dest.resolve(), TAGS[args.app]
+    if has_tags(dest, tags) and not args.force:
+        print(f"[fixture-repo] {dest} has tags {', '.join(tags)}; kept")
         return 0
-    build(dest)
-    shas = " ".join(f"{t}={git(dest, 'rev-parse', '--short=12', t)}" for t in TAGS)
-    print(f"[node-repo] {dest}: {shas}")
+    BUILDERS[args.app](dest)
+    shas = " ".join(f"{t}={git(dest, 'rev-parse', '--short=12', t)}" for t in tags)
+    print(f"[fixture-repo] {args.app} in {dest}: {shas}")
     return 0
 
 

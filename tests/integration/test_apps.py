@@ -21,6 +21,7 @@ from conftest import ROOT, git_sha, run_playbook, ssh_host
 
 STATE = ROOT / ".sandbox/molecule-apps"
 REPO = STATE / "trader-node-repo"
+DELTA_REPO = STATE / "delta-repo"
 VARS = ROOT / "molecule/apps/vars/apps.yml"
 APP = "/srv/trader"
 SETTINGS = yaml.safe_load(VARS.read_text())
@@ -51,11 +52,11 @@ def flat(out: str) -> str:
     return re.sub(r"\s+", " ", out)
 
 
-def site(sandbox, path: str, auth: bool = False) -> tuple[int, str]:
+def site(sandbox, path: str, auth: bool = False, name: str = "trader") -> tuple[int, str]:
     """GET through the host's nginx (HTTPS, self-signed), as a browser on the Internet would."""
     port = sandbox.https_port
     cmd = ["curl", "-sk", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
-           "--resolve", f"trader.sandbox.test:{port}:127.0.0.1", f"https://trader.sandbox.test:{port}{path}"]
+           "--resolve", f"{name}.sandbox.test:{port}:127.0.0.1", f"https://{name}.sandbox.test:{port}{path}"]
     if auth:
         cmd[1:1] = ["-u", f"trader:{PASSWORD}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout
@@ -75,13 +76,14 @@ def node_modules(app, release: str = "current") -> str:
     return app.check_output(f"readlink -f {APP}/{release}/node_modules")
 
 
-def ui_script(sandbox) -> str:
+def ui_script(sandbox, name: str = "trader") -> str:
     """The built UI's JavaScript, found through its index.html, as a browser loads it."""
-    code, html = site(sandbox, "/", auth=True)
+    auth = name == "trader"
+    code, html = site(sandbox, "/", auth=auth, name=name)
     assert code == 200, html
     match = re.search(r'src="(/assets/[^"]+\.js)"', html)
     assert match, f"index.html has no built script: {html[:300]}"
-    code, js = site(sandbox, match.group(1), auth=True)
+    code, js = site(sandbox, match.group(1), auth=auth, name=name)
     assert code == 200
     return js
 
@@ -137,6 +139,12 @@ def test_deploy_b_reuses_node_modules_and_restarts_the_backend_stop_start(app, s
     assert app.check_output("systemctl list-units --state=active --no-legend 'trader-backend@*' | wc -l") == "1"
     lock = json.loads(app.file(f"{APP}/shared/data/locks/backend.short.lock").content_string)
     assert lock["pid"] == backend_pid(app) and lock["processName"] == "backend" and lock["tradeSide"] == "SHORT"
+
+
+def test_the_deploy_switch_keeps_the_nginx_roles_upstream_settings(app):
+    """The helper rewrites only the server line: keepalive stays nginx_upstream_keepalive (8 here)."""
+    text = app.file("/etc/nginx/tradeops/upstreams/trader.conf").content_string
+    assert "server 127.0.0.1:3081;" in text and "keepalive 8;" in text, text
 
 
 def test_a_commit_whose_build_fails_is_refused_with_the_build_output(app, sandbox, inventory):
@@ -195,6 +203,78 @@ def test_no_process_ever_found_its_lock_held(app):
     assert "is already running as pid" not in journal
 
 
+# --- delta: FastAPI under uvicorn, the SPA built on the controller ---------------------------
+
+def delta_play(inventory: Path, *args: str) -> subprocess.CompletedProcess:
+    return play(inventory, "deploy.yml", "-e", "app=delta", *args)
+
+
+def test_delta_serves_its_spa_and_proxies_api(app, sandbox):
+    assert app.file("/srv/delta/current/REVISION").content_string.strip() == git_sha(DELTA_REPO, "a")
+    assert "delta spa 1" in ui_script(sandbox, "delta")
+    code, body = site(sandbox, "/api/strategies", name="delta")
+    assert code == 200 and json.loads(body)[0]["name"] == "short-strangle"
+    # The SPA's client-side routes get index.html; the app's JSON logs land in shared/logs.
+    assert site(sandbox, "/positions/today", name="delta")[0] == 200
+    assert '"message": "health check"' in app.file("/srv/delta/shared/logs/backend.log").content_string
+
+
+def test_delta_host_has_no_node_and_uvicorn_runs_without_sd_notify(app):
+    """The SPA was built on the controller: the release carries dist/, not frontend/node_modules."""
+    assert not app.file("/srv/delta/current/frontend/node_modules").exists
+    assert app.file("/srv/delta/current/dist/index.html").exists
+    props = app.check_output("systemctl show -p Type,MemoryDenyWriteExecute --value delta-backend@8001.service")
+    assert props.split() == ["exec", "yes"]
+
+
+def test_delta_blue_green_deploy_with_a_health_contract_without_sha(app, sandbox, inventory):
+    res = delta_play(inventory, "-e", "ref=b")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "build=controller:built" in res.stdout
+    assert app.check_output("readlink /srv/delta/slots/active") == "8002"
+    assert "delta spa 2" in ui_script(sandbox, "delta")
+
+
+def test_delta_failing_controller_build_is_refused_before_the_host(app, inventory):
+    before = app.check_output("ls /srv/delta/releases")
+    res = delta_play(inventory, "-e", "ref=c")
+    assert res.returncode != 0
+    assert "the build failed on the controller" in flat(res.stdout) and "Nothing was changed." in flat(res.stdout)
+    assert app.check_output("ls /srv/delta/releases") == before
+    assert app.file("/srv/delta/current/REVISION").content_string.strip() == git_sha(DELTA_REPO, "b")
+
+
+def test_delta_failing_health_keeps_traffic_on_b(app, sandbox, inventory):
+    res = delta_play(inventory, "-e", "ref=d")
+    assert res.returncode != 0
+    assert "did not keep the health contract" in flat(res.stdout), res.stdout[-3000:]
+    assert app.check_output("readlink /srv/delta/slots/active") == "8002"
+    code, body = site(sandbox, "/api/health", name="delta")
+    assert code == 200 and json.loads(body)["status"] == "ok"
+
+
+# --- board: runtime none, reached by IP on its own port, the whole site proxied ------------
+
+def board(app, path: str) -> tuple[int, str, str]:
+    """GET http://127.0.0.1:8080<path> on the host (no domain: by IP address and port)."""
+    code = ("import urllib.request as u\ntry:\n r=u.urlopen('http://127.0.0.1:8080" + path + "',timeout=5)\n"
+            "except u.HTTPError as e:\n r=e\nprint(r.status);print(r.headers.get('Cache-Control'));"
+            "print(r.read().decode())")
+    status, cache, body = app.check_output(f"python3 -c {json.dumps(code)}").split("\n", 2)
+    return int(status), cache, body
+
+
+def test_board_is_an_ip_only_site_proxied_whole_with_static_files_from_nginx(app):
+    status, _, body = board(app, "/")
+    assert status == 200 and f'<p id="sha">{git_sha(DELTA_REPO, "a")}</p>' in body
+    status, cache, body = board(app, "/static/board.css")
+    assert status == 200 and "monospace" in body and cache == "public, max-age=3600"
+    assert board(app, "/static/missing.css")[0] == 404
+    # runtime none: no dependency step, the host's python3, nothing installed for it.
+    assert not app.file("/srv/board/current/.venv").exists
+    assert not app.file("/srv/board/current/node_modules").exists
+
+
 BAD_APP = {"name": "trader", "user": "trader", "root": "/srv/trader", "port": 3081, "runtime": "node",
            "processes": [{"name": "backend", "command": "node server/index.js", "kind": "http",
                           "strategy": "stop_start"}]}
@@ -220,6 +300,25 @@ def test_bad_app_input_is_refused_before_anything_changes(app, inventory, app_ov
     assert res.returncode != 0 and names in flat(res.stdout), res.stdout[-2000:]
     assert "changed=0" in res.stdout
     assert app.check_output("cat /etc/systemd/system/trader-*.service | sha256sum") == units
+
+
+SITE = {"name": "board", "upstream_port": 8090, "proxy_root": True}
+
+
+@pytest.mark.parametrize("site, names", [
+    (dict(SITE, ip_only={"port": 443}), "ip_only"),
+    (dict(SITE, ip_only={"port": 8080}, server_names=["board.example.com"]), "ip_only"),
+    (dict(SITE, upstream_port=0, server_names=["board.sandbox.test"]), "proxy_root needs upstream_port"),
+    ({"name": "board", "server_names": ["board.sandbox.test"]}, "needs a root"),
+    (dict(SITE, server_names=["board.sandbox.test"], static_locations=[{"path": "/static/", "alias": "static"}]),
+     "static_locations"),
+], ids=["ip-only-on-443", "ip-only-with-a-domain", "proxy-root-without-upstream", "no-root", "relative-alias"])
+def test_bad_site_input_is_refused_before_anything_changes(app, inventory, site, names):
+    conf = app.check_output("cat /etc/nginx/sites-enabled/* /etc/nginx/tradeops/sites/* 2>/dev/null | sha256sum")
+    res = play(inventory, "molecule/apps/converge.yml", "-e", json.dumps({"nginx_sites": [site]}))
+    assert res.returncode != 0 and names in flat(res.stdout), res.stdout[-2000:]
+    assert "changed=0" in res.stdout
+    assert app.check_output("cat /etc/nginx/sites-enabled/* /etc/nginx/tradeops/sites/* 2>/dev/null | sha256sum") == conf
 
 
 def test_secrets_never_in_output():
