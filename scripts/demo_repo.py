@@ -32,8 +32,20 @@ HEALTH_BAD = 'environ.get("TRADER_FAIL_HEALTH", "1") == "1"'
 def git(repo: Path, *args: str) -> str:
     res = subprocess.run(["git", "-C", str(repo), *IDENTITY, *args], capture_output=True, text=True)
     if res.returncode != 0:
-        sys.exit(f"demo_repo: git {' '.join(args)} failed: {res.stderr.strip()}")
+        sys.exit(f"{Path(sys.argv[0]).stem}: git {' '.join(args)} failed: {res.stderr.strip()}")
     return res.stdout.strip()
+
+
+def copy_tracked(src: Path, dest: Path) -> None:
+    """A fresh DEST with the files git tracks in SRC (a local .env never travels)."""
+    tracked = subprocess.run(["git", "-C", str(src), "ls-files", "-z", "."], capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for rel in filter(None, tracked):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / rel, target)
 
 
 def has_tags(repo: Path) -> bool:
@@ -44,14 +56,7 @@ def has_tags(repo: Path) -> bool:
 
 
 def build(dest: Path) -> None:
-    tracked = subprocess.run(["git", "-C", str(APP), "ls-files", "-z", "."], capture_output=True,
-                             check=True).stdout.decode().split("\0")
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    for rel in filter(None, tracked):
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(APP / rel, target)
+    copy_tracked(APP, dest)
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "A: the sample trader service")

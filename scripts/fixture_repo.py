@@ -25,21 +25,14 @@ be reachable from this machine). Only files tracked by git in the fixture are co
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from demo_repo import copy_tracked, git  # the same repository plumbing as the demo's
+
 ROOT = Path(__file__).resolve().parents[1]
 TAGS = {"trader-node": ("a", "b", "c", "d", "e"), "delta": ("a", "b", "c", "d")}
-IDENTITY = ["-c", "user.name=tradeops test", "-c", "user.email=test@tradeops.invalid"]
-
-
-def git(repo: Path, *args: str) -> str:
-    res = subprocess.run(["git", "-C", str(repo), *IDENTITY, *args], capture_output=True, text=True)
-    if res.returncode != 0:
-        sys.exit(f"fixture_repo: git {' '.join(args)} failed: {res.stderr.strip()}")
-    return res.stdout.strip()
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -58,15 +51,7 @@ def has_tags(repo: Path, tags: tuple[str, ...]) -> bool:
 
 def start(app: str, dest: Path) -> None:
     """Commit a: the fixture's tracked files as they are in this checkout."""
-    src = ROOT / "examples" / app
-    tracked = subprocess.run(["git", "-C", str(src), "ls-files", "-z", "."], capture_output=True,
-                             check=True).stdout.decode().split("\0")
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    for rel in filter(None, tracked):
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src / rel, target)
+    copy_tracked(ROOT / "examples" / app, dest)
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", f"A: the {app} fixture")
