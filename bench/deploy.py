@@ -15,7 +15,16 @@ with the demo repository (scripts/demo_repo.py: a, b on main), this:
      is not 200 counts as failed;
   4. times a plain shell deploy of the same release, like the seeds' deploy.sh (git archive
      over SSH, unpack, symlink, restart the live unit), quiet and under the same load, and
-     prints the ratio.
+     prints the ratio;
+  5. times the floor, `ansible -m raw -a true` on the host (ansible starting, one SSH round
+     trip, stopping), so the targets are ratios that hold across machines of this kind;
+  6. unless --no-node: on a second fresh host, the Node fixture (examples/trader-node,
+     bench/node.yml: npm ci, a Vite build on the host, a backend restarted stop_start) - the
+     same quiet and loaded rounds, and the stop_start gap (seconds without a healthy backend,
+     as the helper measured it).
+
+Targets (ratios): code-only deploy <= 2.5x the floor, rollback <= 2x the floor, a Node deploy
+with an unchanged lockfile <= the Python deploy + 0.5 s, 0 failed requests for blue_green.
 
 The load is bounded: it stops when the timed step ends, or at --max-requests per step.
 Figures are printed; nothing is asserted (see tests/ for behaviour).
@@ -24,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import re
 import socket
 import ssl
 import statistics
@@ -36,6 +46,8 @@ from _hosts import ROOT, VENV_BIN, down, read_inventory, recap, sh, up
 
 SITE = "trader.sandbox.test"
 REPO = ROOT / ".sandbox" / "bench-deploy-repo"
+NODE_REPO = ROOT / ".sandbox" / "bench-deploy-node-repo"
+NODE_VARS = ROOT / "bench" / "node.yml"
 
 
 class SiteConnection(http.client.HTTPSConnection):
@@ -111,9 +123,9 @@ class Load:
         return self.ok + self.failed
 
 
-def playbook(inv: Path, name: str, *args: str) -> tuple[float, str]:
+def playbook(inv: Path, name: str, *args: str, repo: Path = REPO) -> tuple[float, str]:
     t0 = time.monotonic()
-    res = sh([str(VENV_BIN / "ansible-playbook"), "-i", str(inv), name, "-e", f"release_repo={REPO}",
+    res = sh([str(VENV_BIN / "ansible-playbook"), "-i", str(inv), name, "-e", f"release_repo={repo}",
               "-e", "release_repo_subdir=", *args], check=False)
     took = time.monotonic() - t0
     if res.returncode != 0:
@@ -128,6 +140,72 @@ def under_load(port: int, args: argparse.Namespace, step) -> tuple[float, Load, 
         took, out = step()
         time.sleep(0.3)
     return took, load, out
+
+
+def floor(inv: Path, times: int = 3) -> float:
+    """Median wall time of `ansible -m raw -a true`: the least any playbook run can take."""
+    took = []
+    for _ in range(times):
+        t0 = time.monotonic()
+        sh([str(VENV_BIN / "ansible"), "-i", str(inv), "web", "-b", "-m", "ansible.builtin.raw", "-a", "true"])
+        took.append(time.monotonic() - t0)
+    return statistics.median(took)
+
+
+def rounds(port: int, args: argparse.Namespace, steps, quiet_rounds: int, loaded_rounds: int,
+           tag: str) -> dict[str, list]:
+    """Quiet rounds of each step, then rounds under load; the figures of each, by step label."""
+    out: dict[str, list] = {}
+    for i in range(1, quiet_rounds + 1):
+        for label, step in steps:
+            took, text = step()
+            out.setdefault(f"quiet {label}", []).append(took)
+            out.setdefault(f"quiet {label} text", []).append(text)
+            print(f"[bench] {tag}quiet {i}/{quiet_rounds} {label:8s} {took:5.2f} s   {recap(text)}", flush=True)
+    for i in range(1, loaded_rounds + 1):
+        for label, step in steps:
+            took, load, text = under_load(port, args, step)
+            out.setdefault(label, []).append(took)
+            out.setdefault(f"{label} text", []).append(text)
+            out.setdefault("loads", []).append(load)
+            print(f"[bench] {tag}round {i}/{loaded_rounds} {label:8s} {took:5.2f} s  requests {load.total:5d}"
+                  f"  failed {load.failed}  keep-alive retries {load.retried}   {recap(text)}", flush=True)
+    return out
+
+
+def gaps(texts: list[str]) -> list[float]:
+    """The stop_start gaps the helper reported (`gap=<s> s` in each deploy's result line)."""
+    return [float(m) for t in texts for m in re.findall(r"gap=([0-9.]+) s", t)]
+
+
+def node_bench(args: argparse.Namespace) -> dict[str, float | int | list]:
+    """The Node fixture on its own fresh host: site.yml, warm-up, quiet and loaded rounds."""
+    sh(["python3", "scripts/fixture_repo.py", "trader-node", str(NODE_REPO)], quiet=False)
+    prefix = f"{args.prefix}-node"
+    inv = up(prefix)
+    extra = ["-e", f"@{NODE_VARS}"]
+    try:
+        (_, host), = read_inventory(inv).items()
+        port = host["sandbox_https_port"]
+        print("[bench] node: site.yml on a fresh host (first converge with nodejs and npm, ~3 min) ...", flush=True)
+        took, out = playbook(inv, "site.yml", *extra, repo=NODE_REPO)
+        print(f"[bench] node: site.yml {took:.0f} s   {recap(out)}")
+        for ref in ("a", "b"):  # warm-up: npm ci once, a Vite build per commit (cached after)
+            took, out = playbook(inv, "deploy.yml", *extra, "-e", f"ref={ref}", repo=NODE_REPO)
+            print(f"[bench] node: deploy {ref} (warm-up) {took:.1f} s   {recap(out)}")
+        node_floor = floor(inv)
+        steps = (("rollback", lambda: playbook(inv, "rollback.yml", *extra, repo=NODE_REPO)),
+                 ("deploy b", lambda: playbook(inv, "deploy.yml", *extra, "-e", "ref=b", repo=NODE_REPO)))
+        res = rounds(port, args, steps, args.quiet_rounds, args.rounds, "node: ")
+        loads = res["loads"]
+        return {"floor": node_floor, "deploy": statistics.median(res["quiet deploy b"]),
+                "rollback": statistics.median(res["quiet rollback"]),
+                "gaps": gaps(res["quiet deploy b text"] + res["quiet rollback text"]),
+                "loaded_gaps": gaps(res["deploy b text"] + res["rollback text"]),
+                "requests": sum(ld.total for ld in loads), "failed": sum(ld.failed for ld in loads)}
+    finally:
+        if not args.keep:
+            down(prefix)
 
 
 def fmt_rounds(times: list[float]) -> str:
@@ -179,9 +257,12 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
     p.add_argument("--max-requests", type=int, default=50000, help="cap per timed step (default 50000)")
     p.add_argument("--keep", action="store_true", help="keep the host afterwards")
+    p.add_argument("--no-node", action="store_true", help="skip the Node fixture's host (saves ~6 min)")
     p.add_argument("--inventory", type=Path,
                    help="use this provisioned one-host sandbox (e.g. make demo's) instead of a fresh host")
     args = p.parse_args()
+    if args.quiet_rounds < 1 or args.rounds < 1:
+        p.error("--quiet-rounds and --rounds must be at least 1 (the figures are medians of rounds)")
 
     sh(["python3", "scripts/demo_repo.py", str(REPO)], quiet=False)
     inv = args.inventory.resolve() if args.inventory else up(args.prefix)
@@ -205,24 +286,17 @@ def main() -> int:
         steps = (("deploy b", lambda: playbook(inv, "deploy.yml", "-e", "ref=b")),
                  ("rollback", lambda: playbook(inv, "rollback.yml")))
 
-        quiet_deploys, quiet_rollbacks = [], []
-        for i in range(1, args.quiet_rounds + 1):
-            for (label, step), bucket in zip(steps, (quiet_deploys, quiet_rollbacks)):
-                took, out = step()
-                bucket.append(took)
-                print(f"[bench] quiet {i}/{args.quiet_rounds} {label:8s} {took:5.2f} s   {recap(out)}", flush=True)
+        res = rounds(port, args, steps, args.quiet_rounds, args.rounds, "")
+        quiet_deploys, quiet_rollbacks = res["quiet deploy b"], res["quiet rollback"]
+        deploys, rollbacks, loads = res["deploy b"], res["rollback"], res["loads"]
+        requests, failed = sum(ld.total for ld in loads), sum(ld.failed for ld in loads)
+        retried, errors = sum(ld.retried for ld in loads), {}
+        for ld in loads:
+            for k, v in ld.errors.items():
+                errors[k] = errors.get(k, 0) + v
 
-        deploys, rollbacks, requests, failed, retried, errors = [], [], 0, 0, 0, {}
-        for i in range(1, args.rounds + 1):
-            for (label, step), bucket in zip(steps, (deploys, rollbacks)):
-                took, load, out = under_load(port, args, step)
-                bucket.append(took)
-                requests, failed, retried = requests + load.total, failed + load.failed, retried + load.retried
-                for k, v in load.errors.items():
-                    errors[k] = errors.get(k, 0) + v
-                print(f"[bench] round {i}/{args.rounds} {label:8s} {took:5.2f} s  requests {load.total:5d}"
-                      f"  failed {load.failed}  keep-alive retries {load.retried}   {recap(out)}", flush=True)
-
+        py_floor = floor(inv)
+        print(f"[bench] floor (ansible -m raw -a true) {py_floor:.2f} s", flush=True)
         sha_b = subprocess.run(["git", "-C", str(REPO), "rev-parse", "b^{commit}"], capture_output=True,
                                text=True, check=True).stdout.strip()
         quiet_shell = shell_deploy(host, sha_b)
@@ -245,10 +319,25 @@ def main() -> int:
         print(f"retried           {retried} (GETs re-sent once after nginx closed an idle keep-alive connection on reload)")
         print(f"shell deploy s    {shell_took:.2f}   under load, {load.failed} of {load.total} requests failed;"
               f" deploy.yml / shell = {dep / shell_took:.1f}x")
+        print(f"floor s           {py_floor:.2f}   ansible -m raw -a true; quiet deploy = {qdep / py_floor:.1f}x"
+              f" (target <= 2.5x), quiet rollback = {qrb / py_floor:.1f}x (target <= 2x)")
         print(f"host {name}; {args.threads} client threads through nginx (HTTPS) to /api/health")
     finally:
         if not args.keep and not args.inventory:
             down(args.prefix)
+    if not args.no_node:
+        node = node_bench(args)
+        med = statistics.median
+        print("\n== Node fixture (npm ci once, Vite build cached per input, backend stop_start) ==")
+        print(f"floor s           {node['floor']:.2f}   ansible -m raw -a true on the Node host")
+        print(f"quiet deploy s    {node['deploy']:.2f}   = {node['deploy'] / node['floor']:.1f}x the floor;"
+              f" Python deploy + {node['deploy'] - qdep:+.2f} s (target <= +0.5 s; lockfile unchanged)")
+        print(f"quiet rollback s  {node['rollback']:.2f}   = {node['rollback'] / node['floor']:.1f}x the floor")
+        if node["gaps"]:
+            print(f"stop_start gap s  {med(node['gaps']):.2f}   quiet, median (rounds: {fmt_rounds(node['gaps'])});"
+                  f" under load {med(node['loaded_gaps']) if node['loaded_gaps'] else float('nan'):.2f}")
+        print(f"requests          {node['requests']}   failed {node['failed']} (stop_start: the backend is down for"
+              " the gap, so nginx answers 502 then; blue_green above: 0 is the target)")
     return 0
 
 
