@@ -331,7 +331,7 @@ def main() -> int:
         print("\n== Node fixture (npm ci once, Vite build cached per input, backend stop_start) ==")
         print(f"floor s           {node['floor']:.2f}   ansible -m raw -a true on the Node host")
         print(f"quiet deploy s    {node['deploy']:.2f}   = {node['deploy'] / node['floor']:.1f}x the floor;"
-              f" Python deploy + {node['deploy'] - qdep:+.2f} s (target <= +0.5 s; lockfile unchanged)")
+              f" Python deploy {node['deploy'] - qdep:+.2f} s (target <= +0.5 s; lockfile unchanged)")
         print(f"quiet rollback s  {node['rollback']:.2f}   = {node['rollback'] / node['floor']:.1f}x the floor")
         if node["gaps"]:
             print(f"stop_start gap s  {med(node['gaps']):.2f}   quiet, median (rounds: {fmt_rounds(node['gaps'])});"
