@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -260,7 +261,7 @@ def board(app, path: str) -> tuple[int, str, str]:
     code = ("import urllib.request as u\ntry:\n r=u.urlopen('http://127.0.0.1:8080" + path + "',timeout=5)\n"
             "except u.HTTPError as e:\n r=e\nprint(r.status);print(r.headers.get('Cache-Control'));"
             "print(r.read().decode())")
-    status, cache, body = app.check_output(f"python3 -c {json.dumps(code)}").split("\n", 2)
+    status, cache, body = app.check_output(f"python3 -c {shlex.quote(code)}").split("\n", 2)
     return int(status), cache, body
 
 

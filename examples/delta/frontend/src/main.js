@@ -1,6 +1,7 @@
 // The SPA lists the backend's strategies (nginx proxies /api to it).
 export const BUILD_LABEL = 'delta spa 1';
 
+document.title = `Delta (${BUILD_LABEL})`;
 const list = document.getElementById('strategies');
 fetch('/api/strategies')
   .then((res) => res.json())
