@@ -1,0 +1,139 @@
+"""The release role's helpers on the controller, against temp directories: the health contract,
+the upstream switch keeping the nginx role's settings, cleanup of dependencies and build outputs
+(roles/release/files/tradeops-release), and the controller build
+(roles/release/files/tradeops-build-local) on a real git repository."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from importlib.machinery import SourceFileLoader
+from importlib.util import module_from_spec, spec_from_loader
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HELPER = ROOT / "roles/release/files/tradeops-release"
+BUILD_LOCAL = ROOT / "roles/release/files/tradeops-build-local"
+_spec = spec_from_loader("tradeops_release", SourceFileLoader("tradeops_release", str(HELPER)))
+release = module_from_spec(_spec)
+_spec.loader.exec_module(release)
+SHA = "a" * 40
+
+
+def make_app(tmp_path: Path, **cfg) -> "release.App":
+    base = {"name": "demo", "root": str(tmp_path / "srv/demo"), "port": 3081, "alt_port": 3082,
+            "health_timeout": 1, "keep": 2, "upstream_dir": str(tmp_path / "upstreams")}
+    return release.App({**base, **cfg})
+
+
+@pytest.mark.parametrize("health, status, body, why", [
+    ({}, 200, json.dumps({"sha": SHA}), ""),
+    ({}, 200, json.dumps({"sha": "b" * 40}), "sha="),
+    ({}, 204, "", "not JSON"),
+    ({"sha": False}, 204, "", ""),
+    ({"sha": False}, 503, "", "HTTP 503"),
+    ({"sha": False, "status": [200]}, 201, "", "HTTP 201"),
+    ({"sha": False, "json": {"ok": True}}, 200, json.dumps({"ok": True, "pending_cancel_age_min": 0}), ""),
+    ({"sha": False, "json": {"ok": True}}, 200, json.dumps({"ok": False}), "ok=false, expected true"),
+    ({"sha": False, "json": {"ok": True}}, 200, "[1, 2]", "not a JSON object"),
+    ({"json": {"status": "ok"}}, 200, json.dumps({"status": "ok"}), "sha="),
+], ids=["sha-ok", "sha-wrong", "sha-needs-json", "status-only", "5xx", "status-list", "json-ok", "json-wrong",
+        "json-not-object", "json-and-sha"])
+def test_health_contract(tmp_path, health, status, body, why):
+    app = make_app(tmp_path, health=health)
+    verdict = app.verdict(status, body, SHA)
+    assert (verdict == "") if not why else (why in verdict), verdict
+
+
+def test_upstream_switch_rewrites_only_the_server_line(tmp_path):
+    app = make_app(tmp_path)
+    path = tmp_path / "upstreams/demo.conf"
+    path.parent.mkdir(parents=True)
+    text = "# the nginx role's\nupstream tradeops_demo {\n    server 127.0.0.1:3081;\n    keepalive 8;\n}\n"
+    path.write_text(text)
+    app.switch_upstream(3082)  # no nginx on the controller: the file changes, nothing is reloaded
+    assert path.read_text() == text.replace("3081", "3082")
+
+
+def test_upstream_switch_writes_a_missing_file(tmp_path):
+    app = make_app(tmp_path)
+    app.switch_upstream(3081)
+    assert "server 127.0.0.1:3081;" in (tmp_path / "upstreams/demo.conf").read_text()
+
+
+def test_cleanup_keeps_the_dependencies_and_builds_of_kept_releases(tmp_path):
+    app = make_app(tmp_path, keep=1)
+    shared = app.shared
+    for i in range(3):
+        (shared / "builds" / f"b{i}").mkdir(parents=True)
+        os.utime(shared / "builds" / f"b{i}", (i, i))
+    names = {"ancient": "20260101T000000Z-ancient", "old": "20260102T000000Z-old", "live": "20260103T000000Z-live"}
+    for key, name in names.items():
+        (shared / "node_modules" / key / "node_modules").mkdir(parents=True)
+        (app.releases / name).mkdir(parents=True)
+        os.symlink(shared / "node_modules" / key / "node_modules", app.releases / name / "node_modules")
+    release.relink(app.current, str(app.releases / names["live"]))
+    removed = app.cleanup()
+    # keep=1: the live release, and the one before it (rollback's target) whatever keep says.
+    assert removed == [names["ancient"]]
+    assert sorted(p.name for p in (shared / "node_modules").iterdir()) == ["live", "old"]
+    assert [p.name for p in (shared / "builds").iterdir()] == ["b2"]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> tuple[Path, str]:
+    repo = tmp_path / "repo"
+    (repo / "app").mkdir(parents=True)
+    (repo / "app/index.txt").write_text("source\n")
+    (repo / "app/.gitignore").write_text("dist/\nnode_modules/\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one")
+    return repo, git(repo, "rev-parse", "HEAD")
+
+
+def build_local(repo: Path, sha: str, out: Path, *steps: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BUILD_LOCAL), "--repo", str(repo), "--sha", sha, "--subdir", "app",
+                           "--out", str(out), *(f"--step={s}" for s in steps), "--output=dist"],
+                          capture_output=True, text=True)
+
+
+def test_controller_build_archives_the_commit_and_its_outputs_only(repo, tmp_path):
+    repo_dir, sha = repo
+    out = tmp_path / "cache/demo.tar.gz"
+    out.parent.mkdir()
+    res = build_local(repo_dir, sha, out, "mkdir -p dist node_modules/x", "echo built > dist/index.html",
+                      "touch stray.txt")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert json.loads(res.stdout)["result"] == "built"
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+        assert {"index.txt", ".gitignore", "dist", "dist/index.html"} <= names
+        assert not any(n.startswith("node_modules") or n == "stray.txt" for n in names)
+        assert all(m.uid == 0 and m.mode in (0o644, 0o755) for m in tar.getmembers())
+    # The same input again: the cached archive, no build.
+    again = build_local(repo_dir, sha, out, "exit 1")
+    assert again.returncode == 0 and json.loads(again.stdout)["result"] == "cached"
+
+
+@pytest.mark.parametrize("steps, why", [
+    (("echo compiling", "echo 'syntax error' >&2; exit 3"), "syntax error"),
+    (("echo ok",), "did not make dist"),
+], ids=["failing-step", "missing-output"])
+def test_controller_build_failure_makes_nothing(repo, tmp_path, steps, why):
+    repo_dir, sha = repo
+    out = tmp_path / "demo.tar.gz"
+    res = build_local(repo_dir, sha, out, *steps)
+    assert res.returncode == 1
+    result = json.loads(res.stdout)
+    assert result["result"] == "failed" and why in result["error"] + result["detail"]
+    assert not out.exists() and not list(tmp_path.glob("demo.tar.gz.tmp*"))

@@ -1,0 +1,115 @@
+"""The watchdog's app check on the controller (roles/watchdog/files/tradeops-watchdog): a real
+HTTP server stands in for the live slot, systemctl is recorded instead of run. Restart after
+exactly N failed checks, one alert and a recovery, a crash loop stopping the restarts, a held
+deploy lock pausing the checks."""
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.machinery import SourceFileLoader
+from importlib.util import module_from_spec, spec_from_loader
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WATCHDOG = ROOT / "roles/watchdog/files/tradeops-watchdog"
+_spec = spec_from_loader("tradeops_watchdog", SourceFileLoader("tradeops_watchdog", str(WATCHDOG)))
+watchdog = module_from_spec(_spec)
+_spec.loader.exec_module(watchdog)
+
+
+class Health(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(Health.status)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture()
+def slot(tmp_path, monkeypatch):
+    """An app root whose live slot is a local HTTP server; systemctl calls are recorded."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = tmp_path / "srv/demo"
+    (root / "slots").mkdir(parents=True)
+    (root / "shared").mkdir()
+    (root / "current").mkdir()
+    os.symlink(str(server.server_address[1]), root / "slots/active")
+    calls: list[tuple[str, ...]] = []
+
+    def fake_run(*cmd: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        calls.append(cmd)
+        if cmd[:2] == ("systemctl", "restart"):
+            Health.status = Health.after_restart
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(watchdog, "run", fake_run)
+    monkeypatch.setattr(watchdog, "unit_state", lambda unit: "active")
+    monkeypatch.setattr(watchdog, "journal", lambda unit, lines=10: "")
+    monkeypatch.setattr(watchdog, "ALERT", str(tmp_path / "no-alert-tool"))
+    Health.status, Health.after_restart = 200, 200
+    app = {"name": "demo", "root": str(root), "http": "api", "health_path": "/api/trading/settings"}
+    yield {"app": app, "root": root, "calls": calls}
+    server.shutdown()
+
+
+def dog(state: dict, **cfg) -> "watchdog.Watchdog":
+    base = {"failures": 3, "max_restarts": 2, "restart_window_sec": 3600, "recheck_timeout": 3, "health_timeout": 2}
+    return watchdog.Watchdog({**base, **cfg}, state, watchdog.Alerts())
+
+
+def restarts(calls) -> int:
+    return sum(1 for c in calls if c[:2] == ("systemctl", "restart"))
+
+
+def test_a_restart_after_exactly_three_failed_checks_then_one_recovery(slot):
+    state: dict = {}
+    Health.status = 503
+    for i in (1, 2):
+        result = dog(state).check_app(slot["app"])
+        assert result["status"] == "failing" and result["action"] is None and result["failures"] == i
+    assert restarts(slot["calls"]) == 0
+    w = dog(state)
+    result = w.check_app(slot["app"])
+    assert result["action"] == "restart" and restarts(slot["calls"]) == 1
+    assert slot["calls"][-1][2].startswith("demo-api@") and slot["calls"][-1][2].endswith(".service")
+    assert [a["action"] for a in w.alerts.sent] == ["send", "recover"]
+    assert "3 consecutive health checks (HTTP 503)" in w.alerts.sent[0]["title"]
+    assert dog(state).check_app(slot["app"])["status"] == "ok"
+
+
+def test_a_crash_loop_stops_the_restarts_with_one_alert(slot):
+    state: dict = {}
+    Health.status = Health.after_restart = 503
+    sent = []
+    for _ in range(12):
+        w = dog(state)
+        w.check_app(slot["app"])
+        sent += w.alerts.sent
+    assert restarts(slot["calls"]) == 2  # max_restarts
+    assert sum(1 for a in sent if a["key"] == "watchdog:demo:crash-loop") == 1
+    assert state["apps"]["demo"]["crash_loop"] is True
+
+
+def test_a_held_deploy_lock_pauses_the_checks(slot):
+    (slot["root"] / "shared/deploy.lock").write_text("{}")
+    Health.status = 503
+    state: dict = {}
+    for _ in range(4):
+        assert dog(state).check_app(slot["app"])["status"] == "skipped"
+    assert restarts(slot["calls"]) == 0
+
+
+def test_the_app_health_path_is_the_one_probed(slot, monkeypatch):
+    seen = []
+    monkeypatch.setattr(watchdog, "probe", lambda url, timeout: (seen.append(url), (True, "HTTP 200"))[1])
+    dog({}).check_app(slot["app"])
+    assert seen and seen[0].endswith("/api/trading/settings")
