@@ -282,6 +282,35 @@ def test_board_is_an_ip_only_site_proxied_whole_with_static_files_from_nginx(app
     assert not app.file("/srv/board/current/node_modules").exists
 
 
+# --- logs.yml ------------------------------------------------------------------------------
+
+def test_logs_show_a_process_lines_filtered(inventory, sandbox):
+    res = play(inventory, "logs.yml", "-e", "process=worker", "-e", "grep=worker SHORT started", "-e", "since=-2h")
+    assert res.returncode == 0, res.stdout[-2000:]
+    out = flat(res.stdout)
+    assert f"{sandbox.name} | worker |" in out and "worker SHORT started" in out
+    assert "backend SHORT listening" not in out
+
+
+def test_logs_never_print_a_value_of_the_env_file(app, inventory):
+    """A line that carries a secret (an app that logs its config, say) is redacted on the host."""
+    app.check_output(f"echo 'connecting with secret={SECRET} now' | systemd-cat -t trader-backend")
+    res = play(inventory, "logs.yml", "-e", "grep=connecting with secret", "-e", "lines=5")
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert "[EXCHANGE_API_SECRET redacted]" in flat(res.stdout)
+    assert SECRET not in res.stdout
+
+
+@pytest.mark.parametrize("args, names", [
+    (["-e", "process=nope"], "release_logs_process"),
+    (["-e", "lines=0"], "release_logs_lines"),
+    (["-e", "since=$(reboot)"], "release_logs_since"),
+])
+def test_logs_refuse_bad_input(inventory, args, names):
+    res = play(inventory, "logs.yml", *args)
+    assert res.returncode != 0 and names in flat(res.stdout), res.stdout[-2000:]
+
+
 BAD_APP = {"name": "trader", "user": "trader", "root": "/srv/trader", "port": 3081, "runtime": "node",
            "processes": [{"name": "backend", "command": "node server/index.js", "kind": "http",
                           "strategy": "stop_start"}]}
