@@ -282,6 +282,62 @@ def test_board_is_an_ip_only_site_proxied_whole_with_static_files_from_nginx(app
     assert not app.file("/srv/board/current/node_modules").exists
 
 
+# --- maintenance.yml ---------------------------------------------------------------------
+
+NGINX_TREE = "find /etc/nginx -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum"
+
+
+def headers(sandbox, path: str) -> str:
+    port = sandbox.https_port
+    return subprocess.run(["curl", "-sk", "-D", "-", "-o", "/dev/null", "--max-time", "10", "--resolve",
+                           f"trader.sandbox.test:{port}:127.0.0.1", f"https://trader.sandbox.test:{port}{path}"],
+                          capture_output=True, text=True, timeout=20).stdout.lower()
+
+
+def test_maintenance_check_mode_changes_nothing(app, inventory):
+    before = app.check_output(NGINX_TREE)
+    res = play(inventory, "maintenance.yml", "-e", "state=on", "--check", "--diff")
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert re.search(r"changed=[1-9]", res.stdout)
+    assert app.check_output(NGINX_TREE) == before
+
+
+def test_maintenance_on_answers_503_and_lets_loopback_and_deploys_through(app, sandbox, inventory):
+    before = app.check_output(NGINX_TREE)
+    res = play(inventory, "maintenance.yml", "-e", "state=on", "-e", "message=Back at 10:00 UTC")
+    assert res.returncode == 0, res.stdout[-2000:]
+    code, page = site(sandbox, "/", auth=True)
+    assert code == 503 and "Back at 10:00 UTC" in page and "<h1>" in page
+    assert "retry-after: 300" in headers(sandbox, "/")
+    code, body = site(sandbox, "/api/trading/settings")
+    assert code == 503 and json.loads(body) == {"ok": False, "error": "maintenance", "message": "Back at 10:00 UTC",
+                                               "retry_after": 300}
+    assert "content-type: application/json" in headers(sandbox, "/api/trading/settings")
+    # Loopback still reaches the apps (here the IP-only board, answered by the app itself).
+    status, _, body = board(app, "/")
+    assert status == 200 and '<p id="sha">' in body
+    # Deploys keep working: their health gate talks to the app directly.
+    res = play(inventory, "deploy.yml", "-e", "ref=a")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert current_sha(app) == sha("a")
+    res = play(inventory, "maintenance.yml", "-e", "state=off")
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert app.check_output(NGINX_TREE) == before
+    assert site(sandbox, "/api/trading/settings")[0] == 200
+    assert "release A" in ui_script(sandbox)
+
+
+@pytest.mark.parametrize("args, names", [
+    (["-e", "state=maybe"], "nginx_maintenance_state"),
+    (["-e", "state=on", "-e", "site=nope"], "nginx_maintenance_sites"),
+])
+def test_maintenance_refuses_bad_input(app, inventory, args, names):
+    before = app.check_output(NGINX_TREE)
+    res = play(inventory, "maintenance.yml", *args)
+    assert res.returncode != 0 and names in flat(res.stdout), res.stdout[-2000:]
+    assert app.check_output(NGINX_TREE) == before
+
+
 # --- logs.yml ------------------------------------------------------------------------------
 
 def test_logs_show_a_process_lines_filtered(inventory, sandbox):
