@@ -9,6 +9,7 @@ built on the host):
   c            branch bad-build, on top of b: src/main.js does not parse (vite build fails)
   d            branch bad-health, on top of b: /api/trading/settings answers 503 {ok: false}
   e            branch new-lock, on top of b: a dependency added (package-lock.json changes)
+  f            branch late-fail, on top of b: healthy for 10 s after start, then 503
 
 delta (examples/delta: FastAPI under uvicorn, a Vite SPA built on the controller, and a
 stdlib dashboard in board/):
@@ -32,7 +33,7 @@ from pathlib import Path
 from demo_repo import copy_tracked, git  # the same repository plumbing as the demo's
 
 ROOT = Path(__file__).resolve().parents[1]
-TAGS = {"trader-node": ("a", "b", "c", "d", "e"), "delta": ("a", "b", "c", "d")}
+TAGS = {"trader-node": ("a", "b", "c", "d", "e", "f"), "delta": ("a", "b", "c", "d")}
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -75,6 +76,13 @@ def build_trader_node(dest: Path) -> None:
          "const healthy = false;")
     git(dest, "commit", "-qam", "D: the health check fails")
     git(dest, "tag", "d")
+
+    git(dest, "checkout", "-q", "-b", "late-fail", "b")
+    edit(dest / "server" / "index.js", "const healthy = process.env.TRADER_FAIL_HEALTH !== '1';",
+         "const startedAt = Date.now();\nconst healthyNow = () => Date.now() - startedAt < 10000;")
+    edit(dest / "server" / "index.js", "send(res, healthy ? 200 : 503, { ok: healthy,", "send(res, healthyNow() ? 200 : 503, { ok: healthyNow(),")
+    git(dest, "commit", "-qam", "F: healthy at first, failing 10 s after start (the post-switch watch must roll it back)")
+    git(dest, "tag", "f")
 
     git(dest, "checkout", "-q", "-b", "new-lock", "b")
     res = subprocess.run(["npm", "install", "--package-lock-only", "--no-audit", "--no-fund", "--save-exact",

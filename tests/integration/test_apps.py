@@ -13,6 +13,7 @@ import json
 import re
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,76 @@ def test_no_process_ever_found_its_lock_held(app):
     assert "is already running as pid" not in journal
 
 
+# --- the post-switch watch ---------------------------------------------------------------
+
+RECEIVED = "/var/tmp/alert-receiver.jsonl"
+WATCH = ["-e", "release_watch_interval=2", "-e", "release_watch_failures=3"]
+
+
+def received(app, key: str) -> list[dict]:
+    """Webhook posts of one alert key that the test receiver recorded."""
+    if not app.file(RECEIVED).exists:
+        return []
+    entries = [json.loads(line) for line in app.file(RECEIVED).content_string.splitlines() if line.strip()]
+    return [e["body"] for e in entries if e["channel"] == "http" and e["path"] == "/hook" and e["body"]["key"] == key]
+
+
+def watch_state(app) -> dict:
+    return json.loads(app.file(f"{APP}/shared/watch.json").content_string)
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    """Poll (bounded, every 2 s) until predicate() is true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(2)
+    return True
+
+
+def test_the_watch_rolls_back_a_release_that_fails_after_the_switch(app, inventory):
+    res = play(inventory, "deploy.yml", "-e", "ref=f", "-e", "release_watch_seconds=90", *WATCH)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "watching for 90 s" in flat(res.stdout)
+    assert current_sha(app) == sha("f")  # the play did not wait for the watch
+    assert wait_for(lambda: current_sha(app) == sha("b"), timeout=80), watch_state(app)
+    entry = json.loads(app.file(f"{APP}/shared/logs/deploy-audit.jsonl").content_string.splitlines()[-1])
+    assert entry["result"] == "auto-rollback" and entry["from_sha"] == sha("f") and entry["sha"] == sha("b")
+    assert len(entry["failures"]) == 3 and all("HTTP 503" in f for f in entry["failures"])
+    assert wait_for(lambda: len(received(app, "watch:trader")) >= 1, timeout=20)
+    time.sleep(5)
+    alerts = received(app, "watch:trader")
+    assert len(alerts) == 1 and sha("f")[:12] in alerts[0]["title"] and "rolled back" in alerts[0]["title"]
+    res = play(inventory, "status.yml")
+    assert f"post-switch watch of {sha('f')[:12]}: rolled-back" in flat(res.stdout), res.stdout[-2000:]
+
+
+def test_the_watch_leaves_a_healthy_release_alone(app, inventory):
+    res = play(inventory, "deploy.yml", "-e", "ref=a", "-e", "release_watch_seconds=8", *WATCH)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert wait_for(lambda: watch_state(app)["state"] != "watching", timeout=30)
+    assert watch_state(app)["state"] == "passed" and current_sha(app) == sha("a")
+
+
+def test_a_deploy_during_the_window_ends_the_watch(app, inventory):
+    res = play(inventory, "deploy.yml", "-e", "ref=b", "-e", "release_watch_seconds=300", *WATCH)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert app.service("tradeops-watch-trader").is_running
+    res = play(inventory, "deploy.yml", "-e", "ref=a")  # the sandbox's default: no watch
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert watch_state(app)["state"] == "ended" and watch_state(app)["sha"] == sha("b")
+    assert not app.service("tradeops-watch-trader").is_running
+    res = play(inventory, "deploy.yml", "-e", "ref=b")
+    assert res.returncode == 0 and current_sha(app) == sha("b")
+
+
+def test_a_negative_watch_window_is_refused(app, inventory):
+    res = play(inventory, "deploy.yml", "-e", "ref=a", "-e", "release_watch_seconds=-1")
+    assert res.returncode != 0 and "release_watch_seconds (-1)" in flat(res.stdout), res.stdout[-2000:]
+    assert current_sha(app) == sha("b")
+
+
 # --- delta: FastAPI under uvicorn, the SPA built on the controller ---------------------------
 
 def delta_play(inventory: Path, *args: str) -> subprocess.CompletedProcess:
@@ -304,7 +375,7 @@ def test_maintenance_check_mode_changes_nothing(app, inventory):
 
 def test_maintenance_on_answers_503_and_lets_loopback_and_deploys_through(app, sandbox, inventory):
     before = app.check_output(NGINX_TREE)
-    res = play(inventory, "maintenance.yml", "-e", "state=on", "-e", "message=Back at 10:00 UTC")
+    res = play(inventory, "maintenance.yml", "-e", "state=on", "-e", json.dumps({"message": "Back at 10:00 UTC"}))
     assert res.returncode == 0, res.stdout[-2000:]
     code, page = site(sandbox, "/", auth=True)
     assert code == 503 and "Back at 10:00 UTC" in page and "<h1>" in page
