@@ -225,6 +225,10 @@ def received(app, key: str) -> list[dict]:
     return [e["body"] for e in entries if e["channel"] == "http" and e["path"] == "/hook" and e["body"]["key"] == key]
 
 
+def last_audit(app) -> dict:
+    return json.loads(app.file(f"{APP}/shared/logs/deploy-audit.jsonl").content_string.splitlines()[-1])
+
+
 def watch_state(app) -> dict:
     return json.loads(app.file(f"{APP}/shared/watch.json").content_string)
 
@@ -244,8 +248,10 @@ def test_the_watch_rolls_back_a_release_that_fails_after_the_switch(app, invento
     assert res.returncode == 0, res.stdout[-3000:]
     assert "watching for 90 s" in flat(res.stdout)
     assert current_sha(app) == sha("f")  # the play did not wait for the watch
-    assert wait_for(lambda: current_sha(app) == sha("b"), timeout=80), watch_state(app)
-    entry = json.loads(app.file(f"{APP}/shared/logs/deploy-audit.jsonl").content_string.splitlines()[-1])
+    # current moves first; the audit entry follows once the singletons are back on b.
+    assert wait_for(lambda: last_audit(app)["result"] == "auto-rollback", timeout=80), watch_state(app)
+    assert current_sha(app) == sha("b")
+    entry = last_audit(app)
     assert entry["result"] == "auto-rollback" and entry["from_sha"] == sha("f") and entry["sha"] == sha("b")
     assert len(entry["failures"]) == 3 and all("HTTP 503" in f for f in entry["failures"])
     assert wait_for(lambda: len(received(app, "watch:trader")) >= 1, timeout=20)
