@@ -5,6 +5,7 @@ tests run from `molecule verify` and refuse to run without it.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -79,6 +80,35 @@ def ssh_host(sandbox: SandboxHost, user: str, sudo: bool = False):
 def host(sandbox: SandboxHost):
     """The deploy user, commands run with sudo (the hardened host refuses root)."""
     return ssh_host(sandbox, "deploy", sudo=True)
+
+
+@pytest.fixture(scope="module")
+def app(sandbox):
+    """testinfra host as root, for scenarios that converge without the base role (no deploy user)."""
+    return ssh_host(sandbox, "root")
+
+
+# Where the test alert receiver (molecule/ops/files/alert_receiver.py) records each request.
+RECEIVED = "/var/tmp/alert-receiver.jsonl"
+
+
+def received(app, key: str | None = None) -> list[dict]:
+    """Webhook posts the receiver recorded (optionally only one alert key)."""
+    if not app.file(RECEIVED).exists:
+        return []
+    entries = [json.loads(line) for line in app.file(RECEIVED).content_string.splitlines() if line.strip()]
+    hooks = [e["body"] for e in entries if e["channel"] == "http" and e["path"] == "/hook"]
+    return [h for h in hooks if key is None or h["key"] == key]
+
+
+def wait_for(predicate, timeout: float = 30, step: float = 0.5):
+    """Poll (bounded) until predicate() returns something truthy; return it or the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
 
 
 def ssh_window() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, git_sha, run_playbook, ssh_host
+from conftest import ROOT, git_sha, received, run_playbook, wait_for
 
 STATE = ROOT / ".sandbox/molecule-apps"
 REPO = STATE / "trader-node-repo"
@@ -35,12 +35,6 @@ OUTPUTS: list[str] = []
 
 def sha(ref: str) -> str:
     return git_sha(REPO, ref)
-
-
-@pytest.fixture(scope="module")
-def app(sandbox):
-    """testinfra host as root: this scenario converges without the base role (no deploy user)."""
-    return ssh_host(sandbox, "root")
 
 
 def play(inventory: Path, playbook: str, *args: str) -> subprocess.CompletedProcess:
@@ -213,16 +207,7 @@ def test_no_process_ever_found_its_lock_held(app):
 
 # --- the post-switch watch ---------------------------------------------------------------
 
-RECEIVED = "/var/tmp/alert-receiver.jsonl"
 WATCH = ["-e", "release_watch_interval=2", "-e", "release_watch_failures=3"]
-
-
-def received(app, key: str) -> list[dict]:
-    """Webhook posts of one alert key that the test receiver recorded."""
-    if not app.file(RECEIVED).exists:
-        return []
-    entries = [json.loads(line) for line in app.file(RECEIVED).content_string.splitlines() if line.strip()]
-    return [e["body"] for e in entries if e["channel"] == "http" and e["path"] == "/hook" and e["body"]["key"] == key]
 
 
 def last_audit(app) -> dict:
@@ -231,16 +216,6 @@ def last_audit(app) -> dict:
 
 def watch_state(app) -> dict:
     return json.loads(app.file(f"{APP}/shared/watch.json").content_string)
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    """Poll (bounded, every 2 s) until predicate() is true."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(2)
-    return True
 
 
 def test_the_watch_rolls_back_a_release_that_fails_after_the_switch(app, inventory):

@@ -36,12 +36,6 @@ def sha(ref: str) -> str:
     return git_sha(REPO, ref)
 
 
-@pytest.fixture(scope="module")
-def app(sandbox):
-    """testinfra host as root: this scenario converges without the base role (no deploy user)."""
-    return ssh_host(sandbox, "root")
-
-
 def play(inventory: Path, playbook: str, *args: str) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
     res = run_playbook(inventory, playbook, *EXTRA, *args, timeout=300)

@@ -11,19 +11,17 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, run_playbook, ssh_host
+from conftest import RECEIVED, ROOT, received, run_playbook, wait_for
 
 REPO = ROOT / ".sandbox/molecule-ops/trader-repo"
 APP = "/srv/trader"
 DATA = f"{APP}/shared/data"
 BACKUPS = "/var/backups/tradeops/trader"
-RECEIVED = "/var/tmp/alert-receiver.jsonl"
 SANDBOX_VARS = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/all/main.yml").read_text())
 SECRETS = [SANDBOX_VARS["alert_telegram_bot_token"], SANDBOX_VARS["services_secrets"]["trader"]["EXCHANGE_API_SECRET"]]
 EXTRA = ["-e", "ansible_user=root", "-e", f"release_repo={REPO}", "-e", "release_repo_subdir="]
@@ -60,12 +58,6 @@ open(out, "w").write(f"{sent} done")
 """
 
 
-@pytest.fixture(scope="module")
-def app(sandbox):
-    """testinfra host as root: this scenario converges without the base role (no deploy user)."""
-    return ssh_host(sandbox, "root")
-
-
 def play(inventory: Path, playbook: str, *args: str) -> subprocess.CompletedProcess:
     res = run_playbook(inventory, playbook, *EXTRA, *args, timeout=300)
     OUTPUTS.append(res.stdout + res.stderr)
@@ -98,25 +90,6 @@ except OSError:
 
 def health(app) -> int:
     return int(py(app, HEALTH, active_port(app)))
-
-
-def received(app, key: str | None = None) -> list[dict]:
-    """Webhook posts the receiver recorded (optionally only one alert key)."""
-    if not app.file(RECEIVED).exists:
-        return []
-    entries = [json.loads(line) for line in app.file(RECEIVED).content_string.splitlines() if line.strip()]
-    hooks = [e["body"] for e in entries if e["channel"] == "http" and e["path"] == "/hook"]
-    return [h for h in hooks if key is None or h["key"] == key]
-
-
-def wait_for(predicate, timeout: float = 30, step: float = 0.5):
-    """Poll (bounded) until predicate() returns something truthy; return it or the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 def backup_names(app) -> list[str]:

@@ -11,18 +11,16 @@ import sys
 import threading
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.machinery import SourceFileLoader
-from importlib.util import module_from_spec, spec_from_loader
 from pathlib import Path
 
 import pytest
 
+from _scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 BACKUP = ROOT / "roles/backup/files/tradeops-backup"
 ALERT = ROOT / "roles/alert/files/tradeops-alert"
-_spec = spec_from_loader("tradeops_backup", SourceFileLoader("tradeops_backup", str(BACKUP)))
-backup_mod = module_from_spec(_spec)
-_spec.loader.exec_module(backup_mod)
+backup_mod = load_script(BACKUP, "tradeops_backup")
 
 
 @pytest.fixture()

@@ -9,18 +9,16 @@ import os
 import subprocess
 import sys
 import tarfile
-from importlib.machinery import SourceFileLoader
-from importlib.util import module_from_spec, spec_from_loader
 from pathlib import Path
 
 import pytest
 
+from _scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = ROOT / "roles/release/files/tradeops-release"
 BUILD_LOCAL = ROOT / "roles/release/files/tradeops-build-local"
-_spec = spec_from_loader("tradeops_release", SourceFileLoader("tradeops_release", str(HELPER)))
-release = module_from_spec(_spec)
-_spec.loader.exec_module(release)
+release = load_script(HELPER, "tradeops_release")
 SHA = "a" * 40
 
 

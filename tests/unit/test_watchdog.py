@@ -8,17 +8,15 @@ import os
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.machinery import SourceFileLoader
-from importlib.util import module_from_spec, spec_from_loader
 from pathlib import Path
 
 import pytest
 
+from _scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 WATCHDOG = ROOT / "roles/watchdog/files/tradeops-watchdog"
-_spec = spec_from_loader("tradeops_watchdog", SourceFileLoader("tradeops_watchdog", str(WATCHDOG)))
-watchdog = module_from_spec(_spec)
-_spec.loader.exec_module(watchdog)
+watchdog = load_script(WATCHDOG, "tradeops_watchdog")
 
 
 class Health(BaseHTTPRequestHandler):
