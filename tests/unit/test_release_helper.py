@@ -135,3 +135,51 @@ def test_controller_build_failure_makes_nothing(repo, tmp_path, steps, why):
     result = json.loads(res.stdout)
     assert result["result"] == "failed" and why in result["error"] + result["detail"]
     assert not out.exists() and not list(tmp_path.glob("demo.tar.gz.tmp*"))
+
+
+def plant_lock(app, name: str, pid: int) -> Path:
+    locks = app.shared / "data" / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    path = locks / name
+    path.write_text(json.dumps({"pid": pid, "started": "2026-12-01T00:00:00Z", "tradeSide": "SHORT", "processName": "x"}))
+    return path
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_locks_clear_is_refused_while_a_holder_lives_and_removes_nothing(tmp_path):
+    app = make_app(tmp_path)
+    live = plant_lock(app, "backend.short.lock", os.getpid())
+    stale = plant_lock(app, "worker.short.lock", dead_pid())
+    result: dict = {}
+    with pytest.raises(release.Failed, match=rf"backend.short.lock is held by live pid {os.getpid()}; nothing was removed"):
+        release.cmd_locks(app, {"clear": True}, result)
+    assert live.exists() and stale.exists()
+
+
+def test_locks_clear_removes_stale_locks_and_force_removes_live_ones(tmp_path):
+    app = make_app(tmp_path)
+    stale = plant_lock(app, "worker.short.lock", dead_pid())
+    result: dict = {}
+    release.cmd_locks(app, {}, result)
+    assert result["changed"] is False and "worker.short.lock" in " ".join(result["table"]) and stale.exists()
+    assert "STALE" in " ".join(result["table"])
+    release.cmd_locks(app, {"clear": True}, result)
+    assert not stale.exists() and result["removed"] == ["worker.short.lock"] and result["changed"] is True
+    live = plant_lock(app, "backend.short.lock", os.getpid())
+    result = {}
+    release.cmd_locks(app, {"clear": True, "force": True}, result)
+    assert not live.exists() and result["removed"] == ["backend.short.lock"]
+
+
+def test_locks_clear_is_refused_during_a_deploy(tmp_path):
+    app = make_app(tmp_path)
+    stale = plant_lock(app, "worker.short.lock", dead_pid())
+    app.lock.write_text('{"holder": "alice"}')
+    with pytest.raises(release.Failed, match="a deploy holds"):
+        release.cmd_locks(app, {"clear": True}, {})
+    assert stale.exists()
