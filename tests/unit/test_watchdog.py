@@ -111,3 +111,54 @@ def test_the_app_health_path_is_the_one_probed(slot, monkeypatch):
     monkeypatch.setattr(watchdog, "probe", lambda url, timeout: (seen.append(url), (True, "HTTP 200"))[1])
     dog({}).check_app(slot["app"])
     assert seen and seen[0].endswith("/api/trading/settings")
+
+
+def restart_dog(tmp_path, monkeypatch, units: dict[str, tuple[int, int]], state: dict) -> "watchdog.Watchdog":
+    """A watchdog whose systemctl show answers with units: name -> (MainPID, NRestarts)."""
+    root = tmp_path / "srv/demo"
+    (root / "current").mkdir(parents=True, exist_ok=True)
+    (root / "shared/logs").mkdir(parents=True, exist_ok=True)
+
+    def fake_run(*cmd: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        blocks = [f"MainPID={units[u][0]}\nNRestarts={units[u][1]}\nActiveState=active" for u in cmd[4:]]
+        return subprocess.CompletedProcess(cmd, 0, "\n\n".join(blocks), "")
+
+    monkeypatch.setattr(watchdog, "run", fake_run)
+    monkeypatch.setattr(watchdog, "journal", lambda unit, lines=10: "")
+    monkeypatch.setattr(watchdog, "ALERT", str(tmp_path / "no-alert-tool"))
+    app = {"name": "demo", "root": str(root), "http": None, "singletons": ["worker"]}
+    return watchdog.Watchdog({"apps": [app]}, state, watchdog.Alerts())
+
+
+def audit(tmp_path, when: str) -> None:
+    (tmp_path / "srv/demo/shared/logs").mkdir(parents=True, exist_ok=True)
+    with open(tmp_path / "srv/demo/shared/logs/deploy-audit.jsonl", "a") as fh:
+        fh.write('{"time": "%s", "action": "deploy", "result": "ok"}\n' % when)
+
+
+def test_a_restart_by_systemd_alerts_once(tmp_path, monkeypatch):
+    state: dict = {}
+    assert restart_dog(tmp_path, monkeypatch, {"demo-worker.service": (100, 0)}, state).check_restarts() == []
+    dog2 = restart_dog(tmp_path, monkeypatch, {"demo-worker.service": (200, 1)}, state)
+    found = dog2.check_restarts()
+    assert [f["pid"] for f in found] == [200] and "systemd restarted it" in found[0]["why"]
+    assert [a["key"] for a in dog2.alerts.sent] == ["restart:demo-worker.service:200"]
+    dog3 = restart_dog(tmp_path, monkeypatch, {"demo-worker.service": (200, 1)}, state)
+    assert dog3.check_restarts() == [] and dog3.alerts.sent == []
+
+
+def test_a_pid_change_from_a_deploy_is_not_alerted_and_one_without_is(tmp_path, monkeypatch):
+    state: dict = {}
+    audit(tmp_path, "2026-12-01T10:00:00Z")
+    restart_dog(tmp_path, monkeypatch, {"demo-worker.service": (100, 0)}, state).check_restarts()
+    audit(tmp_path, "2026-12-01T11:00:00Z")  # a deploy restarted it
+    assert restart_dog(tmp_path, monkeypatch, {"demo-worker.service": (150, 0)}, state).check_restarts() == []
+    found = restart_dog(tmp_path, monkeypatch, {"demo-worker.service": (170, 0)}, state).check_restarts()
+    assert [f["old_pid"] for f in found] == [150] and "no deploy" in found[0]["why"]
+
+
+def test_no_restart_alert_while_a_deploy_holds_the_lock(tmp_path, monkeypatch):
+    state: dict = {}
+    restart_dog(tmp_path, monkeypatch, {"demo-worker.service": (100, 0)}, state).check_restarts()
+    (tmp_path / "srv/demo/shared/deploy.lock").write_text("{}")
+    assert restart_dog(tmp_path, monkeypatch, {"demo-worker.service": (120, 0)}, state).check_restarts() == []
