@@ -18,7 +18,12 @@ stdlib dashboard in board/):
   c            branch bad-build, on top of b: the SPA does not parse (the controller build fails)
   d            branch bad-health, on top of b: /api/health answers 503
 
-Usage: fixture_repo.py {trader-node,delta} DEST [--force]
+scalper (examples/scalper: five Node services from one ES-module package, no dependencies):
+  a            main, the fixture as it is in this checkout
+  b            main (HEAD), a dashboard-only change on top of a
+  c            branch bad-health, on top of b: the dashboard's /health answers 503
+
+Usage: fixture_repo.py {trader-node,delta,scalper} DEST [--force]
 
 trader-node's commit e is made with `npm install --package-lock-only` (the npm registry must
 be reachable from this machine). Only files tracked by git in the fixture are copied.
@@ -33,7 +38,7 @@ from pathlib import Path
 from demo_repo import copy_tracked, git  # the same repository plumbing as the demo's
 
 ROOT = Path(__file__).resolve().parents[1]
-TAGS = {"trader-node": ("a", "b", "c", "d", "e", "f"), "delta": ("a", "b", "c", "d")}
+TAGS = {"trader-node": ("a", "b", "c", "d", "e", "f"), "delta": ("a", "b", "c", "d"), "scalper": ("a", "b", "c")}
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -113,7 +118,20 @@ def build_delta(dest: Path) -> None:
     git(dest, "checkout", "-q", "main")
 
 
-BUILDERS = {"trader-node": build_trader_node, "delta": build_delta}
+def build_scalper(dest: Path) -> None:
+    start("scalper", dest)
+    edit(dest / "src" / "dashboard.js", "<h1>scalper ${MODE}</h1>", "<h1>scalper ${MODE} (B)</h1>")
+    git(dest, "commit", "-qam", "B: a dashboard-only change")
+    git(dest, "tag", "b")
+
+    git(dest, "checkout", "-q", "-b", "bad-health")
+    edit(dest / "src" / "dashboard.js", "send(res, 200, { ok: true, mode: MODE", "send(res, 503, { ok: false, mode: MODE")
+    git(dest, "commit", "-qam", "C: the dashboard's health check fails")
+    git(dest, "tag", "c")
+    git(dest, "checkout", "-q", "main")
+
+
+BUILDERS = {"trader-node": build_trader_node, "delta": build_delta, "scalper": build_scalper}
 
 
 def main() -> int:
