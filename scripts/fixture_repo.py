@@ -22,6 +22,7 @@ scalper (examples/scalper: five Node services from one ES-module package, no dep
   a            main, the fixture as it is in this checkout
   b            main (HEAD), a dashboard-only change on top of a
   c            branch bad-health, on top of b: the dashboard's /health answers 503
+  d            branch bad-health, on top of c: fixed again, the dashboard says (D)
 
 Usage: fixture_repo.py {trader-node,delta,scalper} DEST [--force]
 
@@ -38,7 +39,7 @@ from pathlib import Path
 from demo_repo import copy_tracked, git  # the same repository plumbing as the demo's
 
 ROOT = Path(__file__).resolve().parents[1]
-TAGS = {"trader-node": ("a", "b", "c", "d", "e", "f"), "delta": ("a", "b", "c", "d"), "scalper": ("a", "b", "c")}
+TAGS = {"trader-node": ("a", "b", "c", "d", "e", "f"), "delta": ("a", "b", "c", "d"), "scalper": ("a", "b", "c", "d")}
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -128,6 +129,10 @@ def build_scalper(dest: Path) -> None:
     edit(dest / "src" / "dashboard.js", "send(res, 200, { ok: true, mode: MODE", "send(res, 503, { ok: false, mode: MODE")
     git(dest, "commit", "-qam", "C: the dashboard's health check fails")
     git(dest, "tag", "c")
+    edit(dest / "src" / "dashboard.js", "send(res, 503, { ok: false, mode: MODE", "send(res, 200, { ok: true, mode: MODE")
+    edit(dest / "src" / "dashboard.js", "<h1>scalper ${MODE} (B)</h1>", "<h1>scalper ${MODE} (D)</h1>")
+    git(dest, "commit", "-qam", "D: the health check fixed again")
+    git(dest, "tag", "d")
     git(dest, "checkout", "-q", "main")
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -312,6 +314,66 @@ def test_scalper_deploy_b_then_a_failing_health_is_refused(on):
     res = play("scalper", "deploy.yml", "-e", "ref=c", "-e", "release_health_timeout=8")
     assert res.returncode != 0 and "health" in flat(res.stdout).lower(), tail(res)
     assert revision(host, "scalper") == sha("scalper", "b")
+
+
+# --- scalper: following master by itself (the cron job, done right) -------------------------
+
+def follow_state(on) -> dict:
+    f = on["scalper"].file("/srv/scalper/shared/follow/state.json")
+    return json.loads(f.content_string) if f.exists else {}
+
+
+def push(hosts, ref: str) -> None:
+    """What a developer's push does: master of the remote (the delta host) moves to ref."""
+    remote = hosts["delta"]
+    env = dict(os.environ, GIT_SSH_COMMAND=f"ssh -i {remote.key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no "
+                                           "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR")
+    subprocess.run(["git", "-C", str(STATE / REPOS["scalper"]), "push", "-q", "--force",
+                    f"ssh://git@127.0.0.1:{remote.ssh_port}/srv/git/scalper.git", f"{ref}^{{commit}}:refs/heads/master"],
+                   check=True, capture_output=True, text=True, env=env, timeout=60)
+
+
+def telegram_texts(on) -> list[str]:
+    f = on["scalper"].file("/var/tmp/alert-receiver.jsonl")
+    lines = f.content_string.splitlines() if f.exists else []
+    return [json.dumps(json.loads(line)["body"]) for line in lines if "/telegram" in line]
+
+
+def test_scalper_follows_master_takes_a_good_push_and_refuses_a_bad_one_once(on, hosts):
+    host = on["scalper"]
+    # The follower has seen master (b, pushed by prepare.yml) since the first deploy: no move yet.
+    assert wait_for(lambda: follow_state(on).get("head") == sha("scalper", "b"), timeout=60), follow_state(on)
+    assert revision(host, "scalper") == sha("scalper", "b")
+    bad = sha("scalper", "c")
+    push(hosts, "c")
+    assert wait_for(lambda: bad in follow_state(on).get("refused", {}), timeout=120), follow_state(on)
+    assert revision(host, "scalper") == sha("scalper", "b")
+    time.sleep(25)  # two more rounds: still one alert
+    refused = [t for t in telegram_texts(on) if bad[:12] in t and "was not taken" in t]
+    assert len(refused) == 1, telegram_texts(on)
+    good = sha("scalper", "d")
+    push(hosts, "d")
+    assert wait_for(lambda: revision(host, "scalper") == good, timeout=120), follow_state(on)
+    entry = json.loads(host.file("/srv/scalper/shared/logs/deploy-audit.jsonl").content_string.splitlines()[-1])
+    assert (entry["user"], entry["action"], entry["sha"], entry["result"]) == ("follow", "deploy", good, "ok")
+    ip = address(host)
+    with urllib.request.urlopen(f"http://{ip}:8080/", timeout=10) as resp:
+        assert "(D)" in resp.read().decode()
+
+
+def test_scalper_rollback_pauses_following_until_resumed(on):
+    res = play("scalper", "rollback.yml")
+    assert res.returncode == 0, tail(res)
+    assert revision(on["scalper"], "scalper") == sha("scalper", "b")
+    res = play("scalper", "follow.yml")
+    assert res.returncode == 0 and "follows master: PAUSED (rollback to" in flat(res.stdout), tail(res)
+    time.sleep(15)
+    assert revision(on["scalper"], "scalper") == sha("scalper", "b")  # d stays out while paused
+    res = play("scalper", "follow.yml", "-e", "state=resume")
+    assert res.returncode == 0, tail(res)
+    assert follow_state(on).get("paused") is False
+    res = play("scalper", "follow.yml", "-e", "state=sideways")
+    assert res.returncode != 0 and "state (-e state=...) must be status, pause or resume" in flat(res.stdout)
 
 
 USERS_DB = """

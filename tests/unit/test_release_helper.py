@@ -183,3 +183,82 @@ def test_locks_clear_is_refused_during_a_deploy(tmp_path):
     with pytest.raises(release.Failed, match="a deploy holds"):
         release.cmd_locks(app, {"clear": True}, {})
     assert stale.exists()
+
+
+@pytest.fixture()
+def follower(tmp_path, monkeypatch):
+    """An app with a release, following main of a bare repository (file://); deploys recorded."""
+    remote = tmp_path / "remote.git"
+    work = tmp_path / "work"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    app = make_app(tmp_path)
+    (app.releases / f"20261201T000000Z-{SHA[:12]}").mkdir(parents=True)
+    os.symlink(f"releases/20261201T000000Z-{SHA[:12]}", app.current)
+    deploys: list[dict] = []
+    answers: list[tuple[int, dict]] = []
+    alerts: list[str] = []
+
+    def fake_deploy(cfg):
+        assert Path(cfg["archive"]).is_file() and cfg["deployer"] == "follow"
+        deploys.append(cfg)
+        return answers.pop(0) if answers else (0, {"result": "ok", "release": "r"})
+
+    monkeypatch.setattr(release, "deploy_again", fake_deploy)
+    monkeypatch.setattr(release, "alert", lambda key, title, message: alerts.append(key))
+    cfg = {"name": "demo", "root": app.root.as_posix(), "port": 3081, "follow": {"remote": remote.as_uri(), "branch": "main"}}
+
+    def push(msg: str) -> str:
+        (work / "f.txt").write_text(msg)
+        git(work, "add", "f.txt")
+        git(work, "commit", "-qm", msg)
+        git(work, "push", "-q", str(remote), "main")
+        return git(work, "rev-parse", "HEAD")
+
+    def step() -> dict:
+        result: dict = {}
+        assert release.cmd_follow(release.App(cfg), cfg, result) == 0, result
+        return result
+    return {"push": push, "step": step, "deploys": deploys, "answers": answers, "alerts": alerts, "app": app, "cfg": cfg}
+
+
+def test_follow_deploys_when_the_branch_moves_and_not_before(follower):
+    first = follower["push"]("one")
+    assert follower["step"]()["result"] == "recorded"  # where the branch is: not a move
+    assert follower["step"]()["result"] == "unchanged" and follower["deploys"] == []
+    second = follower["push"]("two")
+    res = follower["step"]()
+    assert res["result"] == "deployed" and [d["sha"] for d in follower["deploys"]] == [second] != [first]
+    assert follower["alerts"] == [f"follow:demo:deployed:{second[:12]}"]
+
+
+def test_follow_refuses_a_failing_head_once_and_takes_the_next(follower):
+    follower["push"]("one")
+    follower["step"]()
+    bad = follower["push"]("bad")
+    follower["answers"].append((1, {"result": "failed", "error": "health gate failed"}))
+    assert follower["step"]()["result"] == "refused"
+    assert follower["step"]()["result"] == "unchanged" and follower["step"]()["result"] == "unchanged"
+    assert len(follower["deploys"]) == 1 and follower["alerts"] == [f"follow:demo:refused:{bad[:12]}"]
+    good = follower["push"]("good")
+    assert follower["step"]()["result"] == "deployed" and follower["deploys"][-1]["sha"] == good
+
+
+def test_a_rollback_pauses_following_until_resumed(follower):
+    follower["push"]("one")
+    follower["step"]()
+    release.pause_follow(follower["app"], "rollback to abc by alice")
+    follower["push"]("two")
+    assert follower["step"]()["result"] == "paused" and follower["deploys"] == []
+    res: dict = {}
+    release.cmd_follow(release.App(follower["cfg"]), dict(follower["cfg"], set="resume"), res)
+    assert res["result"] == "resumed"
+    assert follower["step"]()["result"] == "deployed"
+
+
+def test_a_failing_fetch_alerts_once_per_error(follower, tmp_path):
+    follower["cfg"]["follow"]["remote"] = (tmp_path / "missing.git").as_uri()
+    for _ in range(3):
+        result: dict = {}
+        assert release.cmd_follow(release.App(follower["cfg"]), follower["cfg"], result) == release.EXIT_FAILED
+    assert follower["alerts"] == ["follow:demo:fetch"]
