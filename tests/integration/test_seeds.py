@@ -354,6 +354,9 @@ def test_scalper_follows_master_takes_a_good_push_and_refuses_a_bad_one_once(on,
     good = sha("scalper", "d")
     push(hosts, "d")
     assert wait_for(lambda: revision(host, "scalper") == good, timeout=120), follow_state(on)
+    # current moves before the deploy ends (singletons, audit entry, lock): wait for its end.
+    assert wait_for(lambda: (follow_state(on).get("last") or {}).get("sha") == good, timeout=60), follow_state(on)
+    assert not host.file("/srv/scalper/shared/deploy.lock").exists
     entry = json.loads(host.file("/srv/scalper/shared/logs/deploy-audit.jsonl").content_string.splitlines()[-1])
     assert (entry["user"], entry["action"], entry["sha"], entry["result"]) == ("follow", "deploy", good, "ok")
     ip = address(host)
