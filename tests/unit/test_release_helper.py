@@ -250,6 +250,9 @@ def test_a_rollback_pauses_following_until_resumed(follower):
     release.pause_follow(follower["app"], "rollback to abc by alice")
     follower["push"]("two")
     assert follower["step"]()["result"] == "paused" and follower["deploys"] == []
+    status: dict = {}
+    release.cmd_follow(release.App(follower["cfg"]), dict(follower["cfg"], set="status"), status)
+    assert status["paused"] is True and status["why"] == "rollback to abc by alice"  # what follow.yml prints
     res: dict = {}
     release.cmd_follow(release.App(follower["cfg"]), dict(follower["cfg"], set="resume"), res)
     assert res["result"] == "resumed"
