@@ -81,3 +81,18 @@ def test_bad_entries_are_refused_with_the_path_named(tmp_path):
         res = run(tmp_path, [entry])
         assert res.get("failed") and text in res["msg"], res
     assert not (tmp_path / "f").exists()
+
+
+def test_attributes_set_modes_of_paths_that_exist_and_skip_absent_ones(tmp_path):
+    crontab = tmp_path / "crontab"
+    crontab.write_text("# m h dom mon dow user command\n")
+    crontab.chmod(0o644)
+    entries = [{"path": str(crontab), "state": "attributes", "mode": "0600"},
+               {"path": str(tmp_path / "cron.d"), "state": "attributes", "mode": "0700"}]
+    assert run(tmp_path, entries, check=True)["changed_paths"] == [str(crontab)]
+    assert mode(crontab) == "0o644"  # check mode wrote nothing
+    res = run(tmp_path, entries)
+    assert res["changed_paths"] == [str(crontab)] and mode(crontab) == "0o600"
+    assert crontab.read_text() == "# m h dom mon dow user command\n"  # content untouched
+    assert not (tmp_path / "cron.d").exists()  # an absent path is not made
+    assert run(tmp_path, entries)["changed"] is False

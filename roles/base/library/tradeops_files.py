@@ -27,9 +27,11 @@ options:
         type: path
         required: true
       state:
-        description: C(directory), C(file) (needs O(entries[].content)) or C(settings).
+        description:
+          - C(directory), C(file) (needs O(entries[].content)), C(settings), or C(attributes):
+            only the owner, group and mode of a path that may be absent (absent: left alone).
         type: str
-        choices: [directory, file, settings]
+        choices: [directory, file, settings, attributes]
         default: file
       content:
         description: The whole content of a C(file) entry.
@@ -47,7 +49,7 @@ options:
         description: Group (name or gid).
         type: str
       mode:
-        description: Octal mode, as a string such as C("0644").
+        description: Octal mode, as a string such as C("0644"). Empty (like an empty owner or group) leaves it as it is.
         type: str
 author:
   - tradeops maintainers
@@ -82,7 +84,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 def file_args(module, entry):
     return module.load_file_common_arguments(
-        {"path": entry["path"], "owner": entry.get("owner"), "group": entry.get("group"), "mode": entry.get("mode")})
+        {"path": entry["path"], "owner": entry.get("owner") or None, "group": entry.get("group") or None,
+         "mode": entry.get("mode") or None})
 
 
 def read_text(path):
@@ -123,11 +126,15 @@ def main():
         path, state = entry.get("path"), entry.get("state", "file")
         if not path or not os.path.isabs(path):
             module.fail_json(msg=f"tradeops_files: every entry needs an absolute path, got {path!r}")
-        if state not in ("directory", "file", "settings"):
-            module.fail_json(msg=f"tradeops_files: {path}: state must be directory, file or settings")
+        if state not in ("directory", "file", "settings", "attributes"):
+            module.fail_json(msg=f"tradeops_files: {path}: state must be directory, file, settings or attributes")
+        if state == "attributes" and not os.path.lexists(path):
+            continue
         diff = {"before_header": path, "after_header": path}
         changed = False
-        if state == "directory":
+        if state == "attributes":
+            pass
+        elif state == "directory":
             if not os.path.isdir(path):
                 diff.update(before="absent\n", after="directory\n")
                 changed = True
