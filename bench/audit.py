@@ -3,7 +3,8 @@
 
 1. Lynis hardening index (Debian's package, inside the host) on the stock host;
 2. site.yml, then deploy.yml -e ref=HEAD (the sample app, so its units run);
-3. Lynis again;
+3. Lynis again, after applying the role's network sysctls in the host's network namespace as a
+   VM's boot would (the container's /proc/sys is read-only; kernel keys are never applied);
 4. gixy on the host's nginx configuration, testssl.sh on its HTTPS port (web_audit.py);
 5. systemd-analyze security / verify of every app unit (unit_audit.py).
 
@@ -39,6 +40,27 @@ def lynis(name: str) -> tuple[int, list[str]]:
     return int(match.group(1)), suggestions
 
 
+def apply_net_sysctls_as_at_boot(name: str) -> int:
+    """A VM applies /etc/sysctl.d when it boots; this host is a container whose /proc/sys is
+    read-only, so the role's network file is written but not applied. Apply that file's keys
+    in the host's own network namespace (nsenter --net from this machine), as systemd-sysctl
+    does at boot. Only net.* keys, which are per namespace: kernel/fs/vm keys stay unapplied,
+    because they would change this machine's own kernel."""
+    pid = sh(["podman", "inspect", "--format", "{{.State.Pid}}", name]).stdout.strip()
+    conf = sh(["podman", "exec", name, "cat", "/etc/sysctl.d/90-tradeops-net.conf"]).stdout
+    keys = [tuple(part.strip() for part in ln.split("=", 1)) for ln in conf.splitlines()
+            if "=" in ln and not ln.lstrip().startswith(("#", ";"))]
+    applied = 0
+    for key, value in keys:
+        if not key.startswith("net."):
+            raise SystemExit(f"90-tradeops-net.conf holds {key}, which is not per network namespace; not applied")
+        res = sh(["nsenter", "--target", pid, "--net", "sysctl", "-q", "-w", f"{key}={value}"], check=False)
+        applied += res.returncode == 0
+    print(f"[audit] applied {applied}/{len(keys)} keys of the role's 90-tradeops-net.conf in the host's network"
+          " namespace, as a VM's boot would (kernel keys: not applied in a container)", flush=True)
+    return applied
+
+
 def https_port(inv: Path, name: str) -> int:
     match = re.search(rf'"{re.escape(name)}": \{{[^}}]*"sandbox_https_port": (\d+)', inv.read_text())
     if not match:
@@ -63,6 +85,7 @@ def audit(name: str, inv: Path, args: argparse.Namespace) -> int:
     playbook(inv, "site.yml")
     sh(["python3", "scripts/demo_repo.py", ".sandbox/demo-repo"])  # the sandbox inventory deploys from it
     playbook(inv, "deploy.yml", "-e", "ref=HEAD")
+    apply_net_sysctls_as_at_boot(name)
     port = https_port(inv, name)
     target = f"https://{args.server_name}:{port}/"
     with tempfile.TemporaryDirectory(prefix="tradeops-audit-") as tmp, ThreadPoolExecutor(1) as pool:

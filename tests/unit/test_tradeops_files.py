@@ -96,3 +96,14 @@ def test_attributes_set_modes_of_paths_that_exist_and_skip_absent_ones(tmp_path)
     assert crontab.read_text() == "# m h dom mon dow user command\n"  # content untouched
     assert not (tmp_path / "cron.d").exists()  # an absent path is not made
     assert run(tmp_path, entries)["changed"] is False
+
+
+def test_absent_removes_a_former_file_once_and_refuses_a_directory(tmp_path):
+    old = tmp_path / "jail.d-tradeops-sshd.local"
+    old.write_text("[sshd]\n")
+    entry = {"path": str(old), "state": "absent"}
+    assert run(tmp_path, [entry], check=True)["changed_paths"] == [str(old)] and old.exists()
+    assert run(tmp_path, [entry])["changed_paths"] == [str(old)] and not old.exists()
+    assert run(tmp_path, [entry])["changed"] is False
+    refused = run(tmp_path, [{"path": str(tmp_path), "state": "absent"}])
+    assert refused.get("failed") and "absent removes files only" in refused["msg"] and tmp_path.is_dir()

@@ -28,10 +28,11 @@ options:
         required: true
       state:
         description:
-          - C(directory), C(file) (needs O(entries[].content)), C(settings), or C(attributes):
-            only the owner, group and mode of a path that may be absent (absent: left alone).
+          - C(directory), C(file) (needs O(entries[].content)), C(settings), C(attributes):
+            only the owner, group and mode of a path that may be absent (absent: left alone),
+            or C(absent): a file that must not be there (one a former version wrote).
         type: str
-        choices: [directory, file, settings, attributes]
+        choices: [directory, file, settings, attributes, absent]
         default: file
       content:
         description: The whole content of a C(file) entry.
@@ -126,9 +127,17 @@ def main():
         path, state = entry.get("path"), entry.get("state", "file")
         if not path or not os.path.isabs(path):
             module.fail_json(msg=f"tradeops_files: every entry needs an absolute path, got {path!r}")
-        if state not in ("directory", "file", "settings", "attributes"):
-            module.fail_json(msg=f"tradeops_files: {path}: state must be directory, file, settings or attributes")
-        if state == "attributes" and not os.path.lexists(path):
+        if state not in ("directory", "file", "settings", "attributes", "absent"):
+            module.fail_json(msg=f"tradeops_files: {path}: state must be directory, file, settings, attributes or absent")
+        if state in ("attributes", "absent") and not os.path.lexists(path):
+            continue
+        if state == "absent":
+            if os.path.isdir(path) and not os.path.islink(path):
+                module.fail_json(msg=f"tradeops_files: {path} is a directory; absent removes files only")
+            changed_paths.append(path)
+            diffs.append({"before_header": path, "after_header": path, "before": "present\n", "after": "absent\n"})
+            if not module.check_mode:
+                os.unlink(path)
             continue
         diff = {"before_header": path, "after_header": path}
         changed = False
