@@ -31,7 +31,7 @@ MOLECULE = ROOT / ".venv" / "bin" / "molecule"
 
 # Seconds each scenario took in the last clean-clone CI (fresh machine); only their order
 # and rough size matter. A scenario not listed counts as UNKNOWN.
-MEASURED = {"quadlet": 922, "hardening": 432, "apps": 600, "seeds": 660, "ops": 339, "web": 324, "deploy": 247}
+MEASURED = {"quadlet": 637, "hardening": 379, "apps": 703, "seeds": 804, "ops": 211, "web": 255, "deploy": 220}
 UNKNOWN = 300
 
 STEP = re.compile(r"\[(?P<scenario>[\w-]+) > (?P<step>[\w-]+)\] (?P<what>Executing|Executed: Failed)")
