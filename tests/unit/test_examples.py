@@ -70,3 +70,11 @@ def test_a_live_key_is_accepted_where_the_app_trades_for_real():
     res = preflight("scalper", "-e", json.dumps({"scalper_execution_mode": "LIVE",
                                                   "vault_scalper_env": {"EXCHANGE_API_KEY": "k", "EXCHANGE_API_SECRET": "s"}}))
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+
+
+@pytest.mark.parametrize("variable, value", [("base_needrestart_mode", "i"), ("base_ssh_address_family", "inet4")])
+def test_a_hardening_choice_outside_its_list_is_refused_naming_the_variable(variable, value):
+    res = preflight("trader", "-e", json.dumps({variable: value}))
+    out = re.sub(r"\s+", " ", res.stdout + res.stderr)
+    assert res.returncode != 0
+    assert variable in out and value in out, out[-2000:]
