@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -111,16 +112,22 @@ def podman(*args: str, check: bool = True, capture: bool = True, **kw) -> subpro
 
 def mirror() -> tuple[str, str]:
     """The Debian mirror this machine's apt already uses (no other host is reachable)."""
-    main, sec = "http://deb.debian.org/debian", "http://deb.debian.org/debian-security"
+    uris: list[str] = []
     src = Path("/etc/apt/sources.list.d/debian.sources")
     if src.exists():
-        uris = [ln.split(":", 1)[1].strip() for ln in src.read_text().splitlines() if ln.startswith("URIs:")]
-        for uri in uris:
-            if uri.rstrip("/").endswith("-security"):
-                sec = uri
-            else:
-                main = uri
-    return main, sec
+        uris += [u for ln in src.read_text().splitlines() if ln.startswith("URIs:") for u in ln.split(":", 1)[1].split()]
+    lst = Path("/etc/apt/sources.list")
+    if lst.exists():
+        for ln in lst.read_text().splitlines():
+            words = re.sub(r"\[[^]]*\]", " ", ln).split()  # "deb [signed-by=...] URI suite ..."
+            if len(words) > 2 and words[0] == "deb":
+                uris.append(words[1])
+    sec = [u for u in uris if u.rstrip("/").endswith("-security")]
+    main = [u for u in uris if not u.rstrip("/").endswith("-security")]
+    if not main:
+        die("no Debian mirror in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list:"
+            " the sandbox image is built from the mirror this machine's apt uses")
+    return main[0], sec[0] if sec else main[0].rstrip("/") + "-security"
 
 
 def image_tag(release: str) -> str:
