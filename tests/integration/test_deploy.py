@@ -405,7 +405,7 @@ ROLLING = ["-e", "app_hosts=web:workers", "-e", "tradeops_serial=1"]
 
 @pytest.fixture(scope="module")
 def second(sandbox_hosts):
-    assert len(sandbox_hosts) == 2, "molecule/deploy starts two hosts"
+    assert len(sandbox_hosts) == 3, "molecule/deploy starts three hosts"
     return sandbox_hosts[1]
 
 
@@ -506,6 +506,137 @@ def test_units_come_back_after_a_host_restart(app, sandbox):
             break
         time.sleep(1)
     assert live(app)["sha"] == sha("b") == current_sha(app)
+
+
+# All or nothing across hosts (-e tradeops_switch=together): nginx on all three hosts first
+# (molecule/deploy/nginx.yml), so what each host serves is read through its own nginx.
+EVERY = ["-e", "app_hosts=web:workers:db"]
+TOGETHER = [*EVERY, "-e", "tradeops_switch=together"]
+SAMPLER = """
+import json, ssl, sys, time, urllib.request
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+seen = {}
+for _ in range(int(sys.argv[1])):  # bounded; stops early when /tmp/sampler.stop appears
+    try:
+        req = urllib.request.Request("https://127.0.0.1/api/health", headers={"Host": "trader.sandbox.test"})
+        with urllib.request.urlopen(req, timeout=2, context=ctx) as r:
+            key = json.loads(r.read()).get("sha", "?")
+    except Exception as exc:
+        key = type(exc).__name__
+    seen[key] = seen.get(key, 0) + 1
+    try:
+        open("/tmp/sampler.stop").close(); break
+    except OSError:
+        time.sleep(0.05)
+print(json.dumps(seen))
+"""
+
+
+@pytest.fixture(scope="module")
+def trio(sandbox_hosts, inventory):
+    """All three hosts as root, with nginx in front of the app, and all on b."""
+    res = run_playbook(inventory, "molecule/deploy/nginx.yml", "-e", "ansible_user=root", timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:]
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=b", *EVERY)
+    assert res.returncode == 0, res.stdout[-3000:]
+    return [ssh_host(h, "root") for h in sandbox_hosts]
+
+
+def via_nginx(app) -> str:
+    return json.loads(app.check_output(f"python3 -c {shlex.quote(SAMPLER)} 1")).popitem()[0]
+
+
+def start_samplers(hosts) -> None:
+    for h in hosts:
+        h.run("rm -f /tmp/sampler.stop /tmp/sampler.out")
+        h.run(f"nohup python3 -c {shlex.quote(SAMPLER)} 3000 > /tmp/sampler.out 2>&1 &")
+
+
+def stop_samplers(hosts) -> list[dict]:
+    for h in hosts:
+        h.run("touch /tmp/sampler.stop")
+    return [wait_for(lambda h=h: h.file("/tmp/sampler.out").exists and h.file("/tmp/sampler.out").content_string
+                     and json.loads(h.file("/tmp/sampler.out").content_string), timeout=15) for h in hosts]
+
+
+def test_together_refuses_bad_input_before_any_change(trio, inventory, tmp_path):
+    seen = [len(audit(h)) for h in trio]
+    ghost = tmp_path / "ghost.yml"
+    ghost.write_text(yaml.safe_dump({"all": {"children": {"web": {"hosts": {"ghost": {
+        "ansible_host": "127.0.0.1", "ansible_port": 9, "ansible_user": "root"}}}}}}))
+    for args, says in ((["-e", "tradeops_switch=both"], 'tradeops_switch (-e tradeops_switch=...) "both"'),
+                       ([*TOGETHER, "-e", "tradeops_serial=1"], "cannot be combined with tradeops_serial=1"),
+                       ([*TOGETHER, "-i", str(ghost)], "ghost did not answer")):
+        res, _ = play(inventory, "deploy.yml", "-e", "ref=a", *args)
+        assert res.returncode != 0 and says in res.stdout and "Nothing was changed" in res.stdout, res.stdout[-3000:]
+        assert "changed=1" not in res.stdout
+    assert [len(audit(h)) for h in trio] == seen
+    assert all(via_nginx(h) == sha("b") for h in trio)
+
+
+def test_together_with_one_host_failing_its_gate_switches_none(trio, inventory):
+    """The third host's idle slot port is taken, so its new slot fails the gate: no host switches."""
+    new = new_commit("together")
+    third = trio[2]
+    idle = {"3081": "3082", "3082": "3081"}[third.check_output(f"readlink {APP}/slots/active")]
+    third.run(f"nohup timeout 300 python3 -m http.server --bind 127.0.0.1 {idle} >/dev/null 2>&1 &")
+    try:
+        start_samplers(trio)
+        res, _ = play(inventory, "deploy.yml", "-e", "ref=together", *TOGETHER)
+        served = stop_samplers(trio)
+    finally:
+        third.run(f"pkill -f 'http.server --bind 127.0.0.1 {idle}'")
+    assert res.returncode != 0, res.stdout[-3000:]
+    assert "failed phase 1" in res.stdout and "no host switched" in res.stdout, res.stdout[-3000:]
+    # Through each host's nginx, only b answered during the run; b is live everywhere.
+    for h, seen in zip(trio, served):
+        assert seen and set(seen) == {sha("b")}, seen
+        assert live(h)["sha"] == current_sha(h) == sha("b")
+        assert not h.file(f"{APP}/shared/deploy.lock").exists and not h.file(f"{APP}/shared/staged.json").exists
+    # The two hosts that staged stopped their new slot and wrote "aborted"; the third "failed".
+    for h in trio[:2]:
+        port = h.check_output(f"readlink {APP}/slots/active")
+        other = {"3081": "3082", "3082": "3081"}[port]
+        assert not h.service(f"trader-api@{other}").is_running
+        assert audit(h)[-1]["result"] == "aborted" and audit(h)[-1]["sha"] == new
+    assert audit(third)[-1]["result"] == "failed" and audit(third)[-1]["sha"] == new
+    assert len({audit(h)[-1]["together"] for h in trio}) == 1
+
+
+def test_together_switches_every_host_when_all_pass(trio, inventory):
+    new = sha("together")
+    start_samplers(trio)
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=together", *TOGETHER)
+    served = stop_samplers(trio)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert res.stdout.count(f"trader stage: staged sha={new[:12]}") == 3, res.stdout[-3000:]
+    assert res.stdout.count(f"trader switch: ok sha={new[:12]}") == 3, res.stdout[-3000:]
+    for h, seen in zip(trio, served):
+        assert via_nginx(h) == live(h)["sha"] == current_sha(h) == new
+        # Never a failed answer: the old slot served until the switch, the new one after.
+        assert set(seen) <= {sha("b"), new}, seen
+        assert audit(h)[-1]["result"] == "ok" and not h.file(f"{APP}/shared/deploy.lock").exists
+    assert len({audit(h)[-1]["together"] for h in trio}) == 1
+
+
+def test_one_failed_host_in_a_batch_stops_the_later_batches(trio, inventory):
+    """-e tradeops_serial=2 on three hosts, the second one locked: its batch-mate switches, the third is never touched."""
+    first, locked, third = trio
+    before = sha("together")
+    holder = {"holder": "carol@ci", "action": "deploy", "ref": "v9", "time": "2026-01-01T00:00:00Z"}
+    locked.run(f"echo {shlex.quote(json.dumps(holder))} > {APP}/shared/deploy.lock")
+    seen = len(audit(third))
+    try:
+        res, _ = play(inventory, "deploy.yml", "-e", "ref=b", *EVERY, "-e", "tradeops_serial=2")
+    finally:
+        locked.run(f"rm -f {APP}/shared/deploy.lock")
+    assert res.returncode != 0 and "carol@ci" in res.stdout, res.stdout[-3000:]
+    assert "failed in an earlier batch" in res.stdout, res.stdout[-3000:]
+    assert live(first)["sha"] == sha("b") and live(locked)["sha"] == before
+    assert live(third)["sha"] == before and len(audit(third)) == seen
+    # Every host back on b for the last test (converge deploys b: changed=0).
+    res, _ = play(inventory, "deploy.yml", "-e", "ref=b", *EVERY)
+    assert res.returncode == 0, res.stdout[-3000:]
 
 
 def test_secret_never_in_output(inventory):

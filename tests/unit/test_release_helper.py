@@ -265,3 +265,38 @@ def test_a_failing_fetch_alerts_once_per_error(follower, tmp_path):
         result: dict = {}
         assert release.cmd_follow(release.App(follower["cfg"]), follower["cfg"], result) == release.EXIT_FAILED
     assert follower["alerts"] == ["follow:demo:fetch"]
+
+
+def test_a_staged_lock_is_taken_over_only_by_its_own_run(tmp_path):
+    """deploy.yml -e tradeops_switch=together: phase 1 keeps the lock for phase 2 of the same run."""
+    app = make_app(tmp_path)
+    app.acquire({"holder": "ci", "action": "stage", "together": "together-run-1", "until": 4e9}, force=False)
+    with pytest.raises(release.LockHeld, match="together-run-1"):
+        app.acquire({"holder": "bob", "action": "deploy"}, force=False)
+    with pytest.raises(release.LockHeld):
+        app.acquire({"holder": "ci", "action": "switch", "together": "together-run-2"}, force=False)
+    app.acquire({"holder": "ci", "action": "switch", "together": "together-run-1"}, force=False)
+    assert app.lock_holder()["action"] == "switch"
+
+
+def test_an_expired_staged_lock_is_stale(tmp_path):
+    """A phase 1 whose phase 2 never came (the controller went away) blocks nobody after its time."""
+    app = make_app(tmp_path)
+    app.acquire({"holder": "ci", "action": "stage", "together": "together-run-1", "until": 1.0}, force=False)
+    app.acquire({"holder": "bob", "action": "deploy"}, force=False)
+    assert app.lock_holder()["holder"] == "bob"
+    # An ordinary deploy's lock never expires by itself.
+    with pytest.raises(release.LockHeld, match="bob"):
+        app.acquire({"holder": "alice", "action": "deploy"}, force=False)
+
+
+def test_switch_and_abort_act_only_on_what_this_run_staged(tmp_path):
+    app = make_app(tmp_path)
+    app.shared.mkdir(parents=True)
+    release.staged_file(app).write_text(json.dumps({"together": "together-run-1", "sha": SHA, "release": "r1"}))
+    cfg = {"together": "together-run-2", "sha": SHA}
+    with pytest.raises(release.Failed, match="nothing is staged here for this run"):
+        release.cmd_switch(app, cfg, {})
+    result: dict = {}
+    release.cmd_abort(app, {"together": "together-run-1", "sha": SHA}, result)
+    assert result["result"] == "aborted" and not release.staged_file(app).exists()
