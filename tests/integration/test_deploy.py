@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, git_sha, run_playbook, ssh_host
+from conftest import ROOT, git_sha, run_playbook, ssh_host, wait_for
 
 REPO = ROOT / ".sandbox/molecule-deploy/trader-repo"
 APP = "/srv/trader"
@@ -513,14 +513,21 @@ def test_units_come_back_after_a_host_restart(app, sandbox):
 EVERY = ["-e", "app_hosts=web:workers:db"]
 TOGETHER = [*EVERY, "-e", "tradeops_switch=together"]
 SAMPLER = """
-import json, ssl, sys, time, urllib.request
+import http.client, json, socket, ssl, sys, time
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+class Site(http.client.HTTPSConnection):  # 127.0.0.1 with the site's name in SNI (nginx drops others)
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", 443), 2)
+        self.sock = ctx.wrap_socket(sock, server_hostname="trader.sandbox.test")
 seen = {}
 for _ in range(int(sys.argv[1])):  # bounded; stops early when /tmp/sampler.stop appears
     try:
-        req = urllib.request.Request("https://127.0.0.1/api/health", headers={"Host": "trader.sandbox.test"})
-        with urllib.request.urlopen(req, timeout=2, context=ctx) as r:
-            key = json.loads(r.read()).get("sha", "?")
+        conn = Site("trader.sandbox.test", 443, timeout=2, context=ctx)
+        conn.request("GET", "/api/health")
+        resp = conn.getresponse()
+        body = resp.read()
+        key = json.loads(body).get("sha", "?") if resp.status == 200 else f"HTTP {resp.status}"
+        conn.close()
     except Exception as exc:
         key = type(exc).__name__
     seen[key] = seen.get(key, 0) + 1
