@@ -10,6 +10,7 @@ state the previous one left.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -409,7 +410,39 @@ def test_logs_never_print_a_value_of_the_env_file(app, inventory):
     assert SECRET not in res.stdout
 
 
+def test_logs_follow_shows_lines_as_they_are_written(app, inventory, sandbox):
+    """-e follow=N: lines written after the play started appear, redacted, and the play ends by itself."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    cmd = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(inventory), "logs.yml", *EXTRA,
+           "-e", "process=worker", "-e", "lines=1", "-e", "follow=12", "--limit", sandbox.name]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(6)  # the play is past its first read and asking for new lines
+        for n in (1, 2):
+            app.check_output(f"echo 'followed line {n} key={SECRET}' | systemd-cat -t trader-worker")
+            time.sleep(1)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    OUTPUTS.append(out)
+    assert proc.returncode == 0, out[-3000:]
+    text = flat(out)
+    for n in (1, 2):
+        assert f"{sandbox.name} | worker | " in text and f"followed line {n} key=[EXCHANGE_API_SECRET redacted]" in text
+    assert SECRET not in out and time.monotonic() - started < 90
+
+
+def test_logs_follow_is_for_one_host(inventory, tmp_path):
+    ghost = tmp_path / "ghost.yml"
+    ghost.write_text(yaml.safe_dump({"all": {"children": {"web": {"hosts": {"ghost": {
+        "ansible_host": "127.0.0.1", "ansible_port": 9}}}}}}))
+    res = play(inventory, "logs.yml", "-i", str(ghost), "-e", "follow=5")
+    assert res.returncode != 0 and "shows one host" in flat(res.stdout) and "--limit" in res.stdout, res.stdout[-2000:]
+
+
 @pytest.mark.parametrize("args, names", [
+    (["-e", "follow=-1"], "release_logs_follow"),
     (["-e", "process=nope"], "release_logs_process"),
     (["-e", "lines=0"], "release_logs_lines"),
     (["-e", "since=$(reboot)"], "release_logs_since"),
