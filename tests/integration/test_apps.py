@@ -316,8 +316,9 @@ def test_delta_failing_health_keeps_traffic_on_b(app, sandbox, inventory):
 # --- board: runtime none, reached by IP on its own port, the whole site proxied ------------
 
 def board(app, path: str) -> tuple[int, str, str]:
-    """GET http://127.0.0.1:8080<path> on the host (no domain: by IP address and port)."""
-    code = ("import urllib.request as u\ntry:\n r=u.urlopen('http://127.0.0.1:8080" + path + "',timeout=5)\n"
+    """GET https://127.0.0.1:8080<path> on the host (no domain: by IP address and port, self-signed TLS)."""
+    code = ("import ssl, urllib.request as u\nc=ssl.create_default_context(cafile='/etc/nginx/tradeops/tls/board/fullchain.pem')\n"
+            "try:\n r=u.urlopen('https://127.0.0.1:8080" + path + "',timeout=5,context=c)\n"
             "except u.HTTPError as e:\n r=e\nprint(r.status);print(r.headers.get('Cache-Control'));"
             "print(r.read().decode())")
     status, cache, body = app.check_output(f"python3 -c {shlex.quote(code)}").split("\n", 2)
@@ -330,6 +331,14 @@ def test_board_is_an_ip_only_site_proxied_whole_with_static_files_from_nginx(app
     status, cache, body = board(app, "/static/board.css")
     assert status == 200 and "monospace" in body and cache == "public, max-age=3600"
     assert board(app, "/static/missing.css")[0] == 404
+    # TLS by IP: the certificate verifies against itself for 127.0.0.1 (the urlopen above), is
+    # valid for a year, and plain HTTP on the port is sent to https on the same port.
+    cert = app.check_output("openssl x509 -noout -ext subjectAltName -enddate -in /etc/nginx/tradeops/tls/board/fullchain.pem")
+    assert "IP Address:127.0.0.1" in cert and str(time.gmtime().tm_year + 1) in cert, cert
+    probe = ("import http.client as h; c=h.HTTPConnection('127.0.0.1',8080,timeout=5); c.request('GET','/x');"
+             " r=c.getresponse(); print(r.status, r.getheader('Location'))")
+    plain = app.check_output(f"python3 -c {shlex.quote(probe)}")
+    assert plain == "301 https://127.0.0.1:8080/x", plain
     # runtime none: no dependency step, the host's python3, nothing installed for it.
     assert not app.file("/srv/board/current/.venv").exists
     assert not app.file("/srv/board/current/node_modules").exists
