@@ -413,6 +413,94 @@ def test_scalper_data_backup_restores_identical_rows(on):
     assert host.file(f"{data}/users.db").user == "scalper"
 
 
+def test_scalper_restore_drill_passes_and_a_corrupted_backup_fails_it_with_one_alert(on):
+    host, drill_file = on["scalper"], "/var/backups/tradeops/scalper/drill.json"
+    data = host.check_output("ls -la /srv/scalper/shared/data")
+    assert host.service("tradeops-drill@scalper.timer").is_enabled
+    res = host.run("systemctl start tradeops-drill@scalper.service")  # what the weekly timer starts
+    assert res.rc == 0, res.stderr
+    drill = json.loads(host.file(drill_file).content_string)
+    assert drill["result"] == "ok" and drill["counts"] == {"shared/data/users.db:users": 250}, drill
+    assert host.check_output("ls -la /srv/scalper/shared/data") == data  # the live data untouched
+    # The newest backup corrupted on disk: the drill fails, alerts once, says why.
+    made = json.loads(host.check_output("tradeops-backup run scalper --reason corrupt"))
+    host.run_expect([0], f"printf x | dd of={made['path']} bs=1 seek=300 conv=notrunc status=none")
+
+    def drill_alerts() -> list[str]:
+        return [t for t in telegram_texts(on) if "tradeops-drill@scalper.service failed" in t]
+    seen = len(drill_alerts())
+    for _ in (1, 2):
+        assert host.run("systemctl start tradeops-drill@scalper.service").rc != 0
+    drill = json.loads(host.file(drill_file).content_string)
+    assert drill["result"] == "failed" and "is corrupted" in drill["error"], drill
+    assert drill["backup"] == made["backup"], drill
+    assert wait_for(lambda: len(drill_alerts()) > seen, timeout=30), telegram_texts(on)
+    time.sleep(3)
+    assert len(drill_alerts()) == seen + 1, drill_alerts()
+    # Without the bad archive the next drill passes again.
+    host.run_expect([0], f"rm {made['path']} {made['path']}.sha256")
+    assert host.run("systemctl start tradeops-drill@scalper.service").rc == 0
+    assert json.loads(host.file(drill_file).content_string)["result"] == "ok"
+
+
+def test_scalper_worker_removes_jsonl_logs_past_their_retention(on):
+    host, logs = on["scalper"], "/srv/scalper/shared/data/logs"
+    host.run_expect([0], f"runuser -u scalper -- sh -c 'echo {{}} > {logs}/old-2026-01-01.jsonl && "
+                         f"echo {{}} > {logs}/recent-keep.jsonl' && touch -d '8 days ago' {logs}/old-2026-01-01.jsonl")
+    assert wait_for(lambda: not host.file(f"{logs}/old-2026-01-01.jsonl").exists, timeout=30), "not removed"
+    assert host.file(f"{logs}/recent-keep.jsonl").exists
+    assert "log removed by retention" in host.check_output(
+        "journalctl -q -t scalper-worker --since '-5 min' --no-pager -o cat | tail -n 20")
+    host.run_expect([0], f"rm -f {logs}/recent-keep.jsonl")
+
+
+@pytest.mark.parametrize("example, app, unit_of", [
+    ("trader", "trader-short", lambda on: "trader-short-backend@3081.service"),
+    ("scalper", "scalper", lambda on: f"scalper-web-dashboard@{on.check_output('readlink /srv/scalper/slots/active')}.service"),
+])
+def test_watchdog_restarts_a_frozen_http_process_after_n_failed_checks(on, example, app, unit_of):
+    """Each seed's watchdog (watchdog_failures: 3): a frozen backend is restarted on the 3rd failed check."""
+    host = on[example]
+    unit = unit_of(host)
+    # The timer's rounds and a post-switch watch would race the test's: run the rounds by hand.
+    host.run_expect([0], f"systemctl stop tradeops-watchdog.timer tradeops-watch-{app}.service")
+    host.run_expect([0], f"tradeops-watchdog reset {app}")
+    pid = main_pid(host, unit)
+    host.run_expect([0], f"kill -STOP {pid}")
+    try:
+        for n in (1, 2):
+            host.run_expect([0], "systemctl start tradeops-watchdog.service")
+            state = json.loads(host.check_output("tradeops-watchdog state"))["apps"][app]
+            assert (state["failures"], state["restarts"]) == (n, []), state
+            assert main_pid(host, unit) == pid
+        host.run_expect([0], "systemctl start tradeops-watchdog.service")  # the 3rd: restart
+        assert wait_for(lambda: main_pid(host, unit) not in (0, pid), timeout=60), "not restarted"
+        state = json.loads(host.check_output("tradeops-watchdog state"))["apps"][app]
+        assert state["failures"] == 0 and len(state["restarts"]) == 1, state
+    finally:
+        host.run(f"kill -CONT {pid}")
+        host.run("systemctl start tradeops-watchdog.timer")
+    health = "/api/trading/settings" if example == "trader" else "/health"
+    port = unit.split("@")[1].split(".")[0]
+    assert wait_for(lambda: '"ok":true' in host.check_output(
+        f"python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}{health}', timeout=3)"
+        ".read().decode().replace(' ', ''))\" || true"), timeout=60)
+
+
+def test_trader_runtime_state_backup_restores_identical_files(on):
+    host, data = on["trader"], "/srv/trader-short/shared/data"
+    state = '{"positions": [{"symbol": "BTCUSDT", "side": "SHORT", "qty": 0.25}], "pending_cancel": []}'
+    blob = base64.b64encode(state.encode()).decode()
+    host.run_expect([0], f"runuser -u trader-short -- mkdir -p {data}/runtime && echo {blob} | base64 -d"
+                         f" | runuser -u trader-short -- tee {data}/runtime/state.json >/dev/null")
+    made = json.loads(host.check_output("tradeops-backup run trader-short --reason state"))
+    host.run_expect([0], f"rm -rf {data}/runtime")
+    res = play("trader", "restore.yml", "-e", "app=trader-short", "-e", f"backup={made['backup']}")
+    assert res.returncode == 0, tail(res)
+    restored = host.file(f"{data}/runtime/state.json")
+    assert restored.content_string.strip() == state and restored.user == "trader-short"
+
+
 # --- Delta Strangle: FastAPI + a Vite SPA -------------------------------------------------
 
 def test_delta_serves_the_spa_and_the_api(on, hosts):

@@ -82,6 +82,48 @@ def test_a_corrupted_archive_is_refused_and_nothing_changes(app):
     assert not list(app["root"].glob("shared/.*restoring*"))
 
 
+def drill_cfg(app, **extra) -> None:
+    cfg = dict(app["cfg"], **extra)
+    (Path(app["env"]["TRADEOPS_BACKUP_CONFIG_DIR"]) / "demo.json").write_text(json.dumps(cfg))
+
+
+def test_a_restore_drill_checks_a_scratch_copy_and_records_the_rows(app):
+    drill_cfg(app, drill_tables={"shared/data/app.db": ["t"]},
+              dumps=[{"name": "extra.txt", "command": "echo dumped", "drill_command": "grep -qx dumped"}])
+    assert cli(app["env"], "run", "demo").returncode == 0
+    before = sorted(p.name for p in app["data"].iterdir())
+    res = cli(app["env"], "drill", "demo")
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout)
+    assert result["result"] == "ok" and result["counts"] == {"shared/data/app.db:t": 500}
+    recorded = Path(app["cfg"]["dir"]) / "drill.json"
+    assert json.loads(recorded.read_text()) == result and recorded.stat().st_mode & 0o777 == 0o600
+    # The live data was not touched, and no scratch copy is left behind.
+    assert sorted(p.name for p in app["data"].iterdir()) == before
+    assert not list(Path(app["cfg"]["dir"]).glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("break_it, why", [
+    ("flip", "is corrupted"),
+    ("table", "table missing of shared/data/app.db in the backup cannot be read"),
+    ("dump", "the drill command of dump extra.txt failed"),
+])
+def test_a_failing_restore_drill_exits_4_and_records_why(app, break_it, why):
+    tables = {"shared/data/app.db": ["t"] + (["missing"] if break_it == "table" else [])}
+    drill_cfg(app, drill_tables=tables, dumps=[{"name": "extra.txt", "command": "echo dumped",
+                                                "drill_command": "grep -qx other" if break_it == "dump" else "cat"}])
+    archive = Path(json.loads(cli(app["env"], "run", "demo").stdout)["path"])
+    if break_it == "flip":
+        body = bytearray(archive.read_bytes())
+        body[len(body) // 2] ^= 0xFF
+        archive.write_bytes(body)
+    res = cli(app["env"], "drill", "demo", "latest")
+    assert res.returncode == 4 and why in res.stderr, res.stderr
+    recorded = json.loads((Path(app["cfg"]["dir"]) / "drill.json").read_text())
+    assert recorded["result"] == "failed" and why in recorded["error"] and recorded["backup"] == archive.name
+    assert not list(Path(app["cfg"]["dir"]).glob(".tmp-*"))
+
+
 def test_an_unfinished_archive_is_never_listed(app):
     made = json.loads(cli(app["env"], "run", "demo").stdout)
     Path(made["path"] + ".sha256").unlink()
