@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from sandbox import read_inventory  # noqa: E402 (scripts/ is not a package)
+from sandbox import read_inventory, write_inventory  # noqa: E402 (scripts/ is not a package)
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
@@ -39,9 +40,20 @@ def timed(cmd: list[str], extra_env: dict[str, str] | None = None) -> tuple[floa
     return time.monotonic() - t0, res.stdout
 
 
-def up(prefix: str) -> Path:
+def up(prefix: str, hosts: int = 1, all_web: bool = False) -> Path:
+    """Start `hosts` fresh sandbox hosts; with all_web, every one is also in group web.
+
+    sandbox.py spreads several hosts over web, workers and db; site.yml gives the app
+    (nginx, the services units) to web only, so a bench of the app on every host needs
+    them all there (each keeps its own group too).
+    """
     inv = ROOT / ".sandbox" / prefix / "hosts.yml"
-    sh(["python3", "scripts/sandbox.py", "up", "--prefix", prefix, "--inventory", str(inv)], quiet=False)
+    sh(["python3", "scripts/sandbox.py", "up", "--prefix", prefix, "--hosts", str(hosts), "--inventory", str(inv)],
+       quiet=False)
+    if all_web:
+        write_inventory(inv, [{"name": name, "ssh": h["ansible_port"], "http": h["sandbox_http_port"],
+                               "https": h["sandbox_https_port"], "groups": sorted({"web", *h["groups"]})}
+                              for name, h in read_inventory(inv).items()])
     return inv
 
 
@@ -64,8 +76,17 @@ def exit_code(audit: Callable[[], int]) -> int:
 
 
 def recap(output: str) -> str:
+    """The PLAY RECAP's host lines (one per host, joined with " | ")."""
     lines = output.splitlines()
     for i, line in enumerate(lines):
         if line.startswith("PLAY RECAP"):
-            return lines[i + 1].strip()
+            hosts = []
+            for host_line in lines[i + 1:]:
+                if not host_line.strip() or ": ok=" not in host_line:
+                    break
+                hosts.append(host_line.strip())
+            if len(hosts) > 1:  # several hosts: name and the counts that matter, on one line
+                hosts = [" ".join([h.split()[0], *re.findall(r"(?:ok|changed|unreachable|failed)=[0-9]+", h)])
+                         for h in hosts]
+            return " | ".join(hosts) or "(no recap)"
     return "(no recap)"

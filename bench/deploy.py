@@ -21,10 +21,22 @@ with the demo repository (scripts/demo_repo.py: a, b on main), this:
   6. unless --no-node: on a second fresh host, the Node fixture (examples/trader-node,
      bench/node.yml: npm ci, a Vite build on the host, a backend restarted stop_start) - the
      same quiet and loaded rounds, and the stop_start gap (seconds without a healthy backend,
-     as the helper measured it).
+     as the helper measured it);
+  7. with --hosts N (N > 1): on N other fresh hosts, every one in group web (so site.yml gives
+     each nginx and the app's units), site.yml once for all, deploy a (warm-up), then
+     --quiet-rounds of deploy b + rollback on all N at once (no load), each round also timing
+     the same steps on the 1-host host, so both see the same load from whatever else runs
+     on the machine; prints both medians, the ratios, both floors, the helper's own time on
+     the hosts, and, from profile_tasks' per-task times (ansible.cfg enables it), the tasks
+     whose time grew most. Step 6 runs after this. Measured 2026-12-03 (5 rounds, while another
+     job loaded the 2 cores): 3 hosts deploy 8.68 s = 1.66x one host (5.24 s), rollback 6.50 s
+     = 1.43x (4.56 s); most of it the helper's own time on the hosts (1.53 -> 3.37 s, its CPU
+     per host unchanged: the containers share this machine's cores), without which 1.31x and
+     1.07x; the rest is Ansible's worker per host and task (~75 ms CPU each).
 
 Targets (ratios): code-only deploy <= 2.5x the floor, rollback <= 2x the floor, a Node deploy
-with an unchanged lockfile <= the Python deploy + 0.5 s, 0 failed requests for blue_green.
+with an unchanged lockfile <= the Python deploy + 0.5 s, 0 failed requests for blue_green;
+deploy and rollback on 3 hosts at once <= 1.3x one host.
 
 The load is bounded: it stops when the timed step ends, or at --max-requests per step.
 Figures are printed; nothing is asserted (see tests/ for behaviour).
@@ -33,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import re
 import socket
 import ssl
@@ -42,7 +55,7 @@ import threading
 import time
 from pathlib import Path
 
-from _hosts import ROOT, VENV_BIN, down, read_inventory, recap, sh, up
+from _hosts import ROOT, VENV_BIN, down, host_names, read_inventory, recap, sh, up
 
 SITE = "trader.sandbox.test"
 REPO = ROOT / ".sandbox" / "bench-deploy-repo"
@@ -178,6 +191,103 @@ def gaps(texts: list[str]) -> list[float]:
     return [float(m) for t in texts for m in re.findall(r"gap=([0-9.]+) s", t)]
 
 
+# A line of profile_tasks' TASKS RECAP: "<task name> ------ 0.52s".
+TASK_LINE = re.compile(r"^(.+?) -+ ([0-9]+[.][0-9]+)s$")
+# profile_tasks (ansible.cfg) then lists every task, not the 20 longest: runs compare task by task.
+PROFILE_ENV = {"PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all", "PROFILE_TASKS_SORT_ORDER": "none"}
+
+
+def helper_seconds(text: str) -> list[float]:
+    """The helper's own time on each host (`<app> deploy: ok sha=... release=... in <s> s`)."""
+    flat = " ".join(text.split())  # the YAML callback may fold the result line
+    return [float(m) for m in re.findall(r"(?:deploy|rollback): [a-z]+ sha=[0-9a-f]* release=\S+ in ([0-9.]+) s", flat)]
+
+
+def task_times(text: str) -> dict[str, float]:
+    """Seconds per task name (summed over repeats) from a run's TASKS RECAP (profile_tasks)."""
+    out: dict[str, float] = {}
+    if "TASKS RECAP" not in text:
+        return out
+    for line in text.split("TASKS RECAP", 1)[1].splitlines():
+        m = TASK_LINE.match(line.strip())
+        if m:
+            out[m[1]] = out.get(m[1], 0.0) + float(m[2])
+    return out
+
+
+def task_profile(walls: list[float], texts: list[str]) -> dict[str, float]:
+    """Median seconds per task over rounds, plus "(outside the tasks)": the wall time none of them
+    holds (ansible-playbook starting, parsing, the play's start, stopping)."""
+    per_run = [task_times(t) for t in texts]
+    names = list(dict.fromkeys(n for run in per_run for n in run))
+    prof = {n: statistics.median([run.get(n, 0.0) for run in per_run]) for n in names}
+    prof["(outside the tasks)"] = statistics.median([w - sum(run.values()) for w, run in zip(walls, per_run)])
+    return prof
+
+
+def profile_table(label: str, one: dict[str, float], many: dict[str, float], n: int, top: int = 8) -> None:
+    """The tasks whose time grew most from one host to n hosts (medians of rounds)."""
+    rows = sorted(dict.fromkeys([*one, *many]), key=lambda k: many.get(k, 0.0) - one.get(k, 0.0), reverse=True)
+    print(f"{label}: where {n} hosts spend more (median s per task; 1 host -> {n} hosts, difference)")
+    for name in rows[:top]:
+        a, b = one.get(name, 0.0), many.get(name, 0.0)
+        print(f"  {a:5.2f} -> {b:5.2f}  {b - a:+5.2f}  {name[:90]}")
+    print(f"  {sum(one.values()):5.2f} -> {sum(many.values()):5.2f}  "
+          f"{sum(many.values()) - sum(one.values()):+5.2f}  (every row: about the median wall time)")
+
+
+def multi_bench(args: argparse.Namespace, one_inv: Path, first: dict[str, float]) -> None:
+    """--hosts N: N fresh hosts, all in web, one site.yml run, then quiet rounds of deploy b +
+    rollback on all N at once, interleaved with the same steps on the 1-host host (so both see
+    the same load from whatever else runs on the machine: the ratios compare like with like)."""
+    n, prefix = args.hosts, f"{args.prefix}-{args.hosts}h"
+    inv = up(prefix, hosts=n, all_web=True)
+    try:
+        print(f"[bench] {n} hosts: site.yml on {n} fresh hosts in one run (first converge) ...", flush=True)
+        took, out = playbook(inv, "site.yml")
+        print(f"[bench] {n} hosts: site.yml {took:.0f} s   {recap(out)}")
+        print(f"[bench] {n} hosts: deploy a (warm-up: builds the venv on each) ...", flush=True)
+        took, _ = playbook(inv, "deploy.yml", "-e", "ref=a")
+        print(f"[bench] {n} hosts: deploy a {took:.1f} s")
+        # The shell deploy left b's tree live on the 1-host host: a deploy of a first, so its
+        # rounds start where the N hosts' do.
+        playbook(one_inv, "deploy.yml", "-e", "ref=a")
+        steps = (("1 host deploy b", lambda: playbook(one_inv, "deploy.yml", "-e", "ref=b")),
+                 (f"{n} hosts deploy b", lambda: playbook(inv, "deploy.yml", "-e", "ref=b")),
+                 ("1 host rollback", lambda: playbook(one_inv, "rollback.yml")),
+                 (f"{n} hosts rollback", lambda: playbook(inv, "rollback.yml")))
+        res = rounds(0, args, steps, args.quiet_rounds, 0, "")
+        one_floor, n_floor = floor(one_inv), floor(inv)
+        names = host_names(inv)
+    finally:
+        if not args.keep:
+            down(prefix)
+    med = statistics.median
+    print(f"\n== {n} hosts at once (quiet; medians of {args.quiet_rounds} rounds, each round also timing the"
+          " 1-host host) ==")
+    print(f"floor s           {n_floor:.2f}   ansible -m raw -a true on all {n}; 1 host {one_floor:.2f}"
+          f" = {n_floor / one_floor:.2f}x")
+    for step in ("deploy b", "rollback"):
+        many, one = res[f"quiet {n} hosts {step}"], res[f"quiet 1 host {step}"]
+        ratio = med(many) / med(one)
+        print(f"quiet {step:8s} s  {med(many):.2f}   1 host {med(one):.2f} = {ratio:.2f}x (target <= 1.3x: "
+              f"{'met' if ratio <= 1.3 else 'not met'})   (rounds: {n} hosts {fmt_rounds(many)};"
+              f" 1 host {fmt_rounds(one)})")
+    print(f"(the 1-host host's earlier quiet rounds: deploy {first['deploy']:.2f}, rollback {first['rollback']:.2f})")
+    for step in ("deploy b", "rollback"):
+        many = [max(helper_seconds(t), default=float("nan")) for t in res[f"quiet {n} hosts {step} text"]]
+        one = [max(helper_seconds(t), default=float("nan")) for t in res[f"quiet 1 host {step} text"]]
+        # The sandbox hosts are containers on this machine's cores: N helpers at once slow each
+        # other (and Ansible) down, which N real hosts would not. Without that growth:
+        rest = (med(res[f"quiet {n} hosts {step}"]) - (med(many) - med(one))) / med(res[f"quiet 1 host {step}"])
+        print(f"helper {step:8s}   {med(many):.2f}   its own time on the host, the slowest of {n};"
+              f" 1 host {med(one):.2f}; without that growth {n} hosts = {rest:.2f}x")
+    print(f"hosts {', '.join(names)} (every one in web: nginx, the app's units)")
+    for step in ("deploy b", "rollback"):
+        profile_table(step, task_profile(res[f"quiet 1 host {step}"], res[f"quiet 1 host {step} text"]),
+                      task_profile(res[f"quiet {n} hosts {step}"], res[f"quiet {n} hosts {step} text"]), n)
+
+
 def node_bench(args: argparse.Namespace) -> dict[str, float | int | list]:
     """The Node fixture on its own fresh host: site.yml, warm-up, quiet and loaded rounds."""
     sh(["python3", "scripts/fixture_repo.py", "trader-node", str(NODE_REPO)], quiet=False)
@@ -258,11 +368,17 @@ def main() -> int:
     p.add_argument("--max-requests", type=int, default=50000, help="cap per timed step (default 50000)")
     p.add_argument("--keep", action="store_true", help="keep the host afterwards")
     p.add_argument("--no-node", action="store_true", help="skip the Node fixture's host (saves ~6 min)")
+    p.add_argument("--hosts", type=int, default=1, metavar="N",
+                   help="also time deploy b + rollback on N fresh hosts at once, beside the 1-host figures"
+                        " (default 1: only those)")
     p.add_argument("--inventory", type=Path,
                    help="use this provisioned one-host sandbox (e.g. make demo's) instead of a fresh host")
     args = p.parse_args()
     if args.quiet_rounds < 1 or args.rounds < 1:
         p.error("--quiet-rounds and --rounds must be at least 1 (the figures are medians of rounds)")
+    if args.hosts < 1:
+        p.error("--hosts must be at least 1")
+    os.environ.update(PROFILE_ENV)
 
     sh(["python3", "scripts/demo_repo.py", str(REPO)], quiet=False)
     inv = args.inventory.resolve() if args.inventory else up(args.prefix)
@@ -322,6 +438,8 @@ def main() -> int:
         print(f"floor s           {py_floor:.2f}   ansible -m raw -a true; quiet deploy = {qdep / py_floor:.1f}x"
               f" (target <= 2.5x), quiet rollback = {qrb / py_floor:.1f}x (target <= 2x)")
         print(f"host {name}; {args.threads} client threads through nginx (HTTPS) to /api/health")
+        if args.hosts > 1:
+            multi_bench(args, inv, {"deploy": qdep, "rollback": qrb})
     finally:
         if not args.keep and not args.inventory:
             down(args.prefix)
