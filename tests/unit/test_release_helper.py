@@ -300,3 +300,57 @@ def test_switch_and_abort_act_only_on_what_this_run_staged(tmp_path):
     result: dict = {}
     release.cmd_abort(app, {"together": "together-run-1", "sha": SHA}, result)
     assert result["result"] == "aborted" and not release.staged_file(app).exists()
+
+
+PYPROJECT = '[project]\nname = "Delta_App"\nversion = "1.0"\ndependencies = ["fastapi>=0.110", "uvicorn"]\n'
+UV_LOCK = """version = 1
+[[package]]
+name = "delta-app"
+version = "1.0"
+source = { editable = "." }
+[[package]]
+name = "fastapi"
+version = "0.115.0"
+source = { registry = "https://example.invalid/simple" }
+[[package]]
+name = "uvicorn"
+version = "0.30.1"
+[[package]]
+name = "numpy"
+version = "1.26.4"
+[[package]]
+name = "numpy"
+version = "2.1.0"
+"""
+
+
+def test_python_deps_from_requirements_first(tmp_path):
+    (tmp_path / "requirements.txt").write_text("fastapi==0.115.0\n")
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    body, install, pinned, source = release.python_deps(tmp_path, "requirements.txt")
+    assert (install, pinned, source) == ([str(tmp_path / "requirements.txt")], [], "requirements")
+    assert body == b"fastapi==0.115.0\n"
+
+
+def test_python_deps_from_pyproject_held_to_its_lock(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    body, install, pinned, source = release.python_deps(tmp_path, "requirements.txt")
+    assert (install, pinned, source) == (["fastapi>=0.110", "uvicorn"], [], "pyproject.toml")
+    (tmp_path / "uv.lock").write_text(UV_LOCK)
+    body2, install, pinned, source = release.python_deps(tmp_path, "requirements.txt")
+    # The project itself is never installed; a package locked twice is left to pip.
+    assert install == ["fastapi>=0.110", "uvicorn"] and source == "pyproject.toml + uv.lock"
+    assert pinned == ["fastapi==0.115.0", "uvicorn==0.30.1"]
+    # The venv's key changes with the lock, not only with pyproject.toml.
+    assert body2 != body and body2.endswith(UV_LOCK.encode())
+
+
+def test_python_deps_refuse_an_unreadable_lock(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    (tmp_path / "poetry.lock").write_text("[[package]\nname = ")
+    with pytest.raises(release.Failed, match="poetry.lock of the release cannot be read"):
+        release.python_deps(tmp_path, "requirements.txt")
+
+
+def test_no_python_deps_without_requirements_or_pyproject(tmp_path):
+    assert release.python_deps(tmp_path, "requirements.txt") == (b"", [], [], "none")
