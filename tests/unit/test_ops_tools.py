@@ -124,6 +124,40 @@ def test_a_failing_restore_drill_exits_4_and_records_why(app, break_it, why):
     assert not list(Path(app["cfg"]["dir"]).glob(".tmp-*"))
 
 
+def test_a_drill_command_s_row_counts_are_recorded_and_status_shows_them(app):
+    # A Quadlet stack's drill command (tradeops-stack APP drill TABLE) prints its counts as JSON.
+    drill_cfg(app, drill_tables={}, dumps=[{"name": "db.pgdump", "command": "echo dumped",
+                                            "drill_command": "cat >/dev/null; echo '{\"postgres:orders\": 7}'"}])
+    assert "last drill: none yet" in cli(app["env"], "status", "demo").stdout
+    assert cli(app["env"], "run", "demo").returncode == 0
+    res = cli(app["env"], "drill", "demo")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["counts"] == {"postgres:orders": 7}
+    line = cli(app["env"], "status", "demo").stdout
+    assert line.startswith("demo: backups: 1, newest backup demo-") and "last drill: ok at " in line
+    assert "(postgres:orders 7 rows)" in line
+
+
+def test_a_restore_of_a_stack_stops_and_starts_it_through_tradeops_stack(app, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(backup_mod, "STACK", str(tmp_path / "tradeops-stack"))
+    (tmp_path / "tradeops-stack").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/calls\n")
+    (tmp_path / "tradeops-stack").chmod(0o755)
+    cfg = dict(app["cfg"], stack="demo", audit_log=str(app["root"] / "state/audit.jsonl"),
+               dumps=[{"name": "db.pgdump", "command": "echo dumped", "restore_command": f"cat > {tmp_path}/restored"}])
+    (app["root"] / "state").mkdir()
+    Path(cfg["dir"]).mkdir(parents=True)
+    stack = backup_mod.App(cfg)
+    made = stack.run("test", datetime.now(timezone.utc))
+    result = stack.restore(stack.find(made["backup"]))
+    calls = (tmp_path / "calls").read_text().split("\n")
+    assert calls[:2] == ["demo stop", "demo start"]
+    assert (tmp_path / "restored").read_text() == "dumped\n"
+    assert "started healthy" in result["health"]
+    entry = json.loads((app["root"] / "state/audit.jsonl").read_text().splitlines()[-1])
+    assert entry["action"] == "restore" and entry["result"] == "ok"
+
+
 def test_an_unfinished_archive_is_never_listed(app):
     made = json.loads(cli(app["env"], "run", "demo").stdout)
     Path(made["path"] + ".sha256").unlink()

@@ -45,9 +45,9 @@ def slot(tmp_path, monkeypatch):
 
     def fake_run(*cmd: str, timeout: float = 120) -> subprocess.CompletedProcess:
         calls.append(cmd)
-        if cmd[:2] == ("systemctl", "restart"):
+        if cmd[:2] == ("systemctl", "restart") or cmd[2:3] == ("restart",):
             Health.status = Health.after_restart
-        return subprocess.CompletedProcess(cmd, 0, "", "")
+        return subprocess.CompletedProcess(cmd, 0, "active" if cmd[2:3] == ("state",) else "", "")
 
     monkeypatch.setattr(watchdog, "run", fake_run)
     monkeypatch.setattr(watchdog, "unit_state", lambda unit: "active")
@@ -111,6 +111,26 @@ def test_the_app_health_path_is_the_one_probed(slot, monkeypatch):
     monkeypatch.setattr(watchdog, "probe", lambda url, timeout: (seen.append(url), (True, "HTTP 200"))[1])
     dog({}).check_app(slot["app"])
     assert seen and seen[0].endswith("/api/trading/settings")
+
+
+def test_a_stack_s_http_process_is_restarted_through_tradeops_stack(slot):
+    # A Quadlet stack: no slots, the port from the config, its image tag in state/current.
+    root = slot["root"].parent / "opt-senex"
+    (root / "state").mkdir(parents=True)
+    port = int(os.readlink(slot["root"] / "slots/active"))
+    app = {"name": "senex", "root": str(root), "http": "web", "stack": True, "port": port, "health_path": "/health"}
+    assert dog({}).check_app(app) == {"status": "skipped", "why": "no image deployed yet"}
+    (root / "state/current").write_text("abc\n")
+    state: dict = {}
+    Health.status = 503
+    for _ in (1, 2):
+        assert dog(state).check_app(app)["action"] is None
+    w = dog(state)
+    result = w.check_app(app)
+    assert result["action"] == "restart" and result["unit"] == "senex-web.service"
+    assert ("/usr/local/sbin/tradeops-stack", "senex", "restart", "web") in slot["calls"]
+    assert not [c for c in slot["calls"] if c[:1] == ("systemctl",)]
+    assert "senex: senex-web.service failed 3 consecutive health checks (HTTP 503)" in w.alerts.sent[0]["title"]
 
 
 def restart_dog(tmp_path, monkeypatch, units: dict[str, tuple[int, int]], state: dict) -> "watchdog.Watchdog":
