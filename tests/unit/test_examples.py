@@ -78,3 +78,13 @@ def test_a_hardening_choice_outside_its_list_is_refused_naming_the_variable(vari
     out = re.sub(r"\s+", " ", res.stdout + res.stderr)
     assert res.returncode != 0
     assert variable in out and value in out, out[-2000:]
+
+
+@pytest.mark.parametrize("tables", [{"../outside.db": ["orders"]}, {"shared/data/app.db": ["orders; DROP TABLE x"]},
+                                    {"shared/data/app.db": "orders"}])
+def test_malformed_drill_tables_are_refused_before_any_change(tables):
+    res = preflight("delta", "-e", json.dumps({"backup_sources": {"delta": {"drill_tables": tables}}}))
+    out = re.sub(r"\s+", " ", res.stdout + res.stderr)
+    assert res.returncode != 0
+    assert 'backup_sources["delta"] is invalid' in out and "drill_tables maps a database path" in out, out[-2000:]
+    assert "Nothing was changed." in out
