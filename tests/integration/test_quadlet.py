@@ -187,6 +187,12 @@ def test_env_files_are_private_and_no_secret_is_in_a_unit(host):
 
 # ------------------------------------------------------------------ deploys and rollback
 
+def test_the_deploy_hooks_ran_in_the_image_of_a(host):
+    assert hook_shas(host)[0] == sha("a")
+    collected = host.file(f"{HOME}/data/app/collected.txt")
+    assert collected.user == "senex" and collected.content_string.strip() == sha("a")
+
+
 def test_failing_image_goes_back_to_a_automatically(host, inventory):
     before = rows(host)
     res = play(inventory, "deploy.yml", "-e", "ref=c")
@@ -198,6 +204,31 @@ def test_failing_image_goes_back_to_a_automatically(host, inventory):
     assert rows(host) == before
     audit = [json.loads(line) for line in host.file(f"{HOME}/state/audit.jsonl").content_string.splitlines()]
     assert audit[-1]["result"] == "failed" and audit[-1]["to"] == sha("c")
+
+
+def hook_shas(host) -> list[str]:
+    return psql(host, "SELECT string_agg(sha, ' ' ORDER BY id) FROM deploy_hooks").split()
+
+
+def test_a_failing_hook_stops_the_deploy_before_anything_switches(host, inventory):
+    pid, hooks_before = web_pid(host), hook_shas(host)
+    collected = host.file(f"{HOME}/data/app/collected.txt").content_string
+    failing = dict(APP, hooks={"before_switch": [
+        {"name": "migrate", "command": "echo 'migration 0042: column qty already exists' >&2; exit 3"},
+        {"name": "collectstatic", "command": "echo never > /data/collected.txt"}]})
+    res = play(inventory, "deploy.yml", "-e", "ref=b", "-e", json.dumps({"quadlet_apps": [failing]}))
+    assert res.returncode != 0, res.stdout[-3000:]
+    out = " ".join(res.stdout.split())
+    # Its output, and what runs now.
+    assert "hook migrate failed (exit 3)" in out and "migration 0042: column qty already exists" in out, out[-3000:]
+    assert f"still runs {sha('a')[:12]}" in out, res.stdout[-3000:]
+    # Nothing switched: same tag, same web process, the second hook never ran.
+    assert host.file(f"{HOME}/state/current").content_string.strip() == sha("a")
+    assert web_pid(host) == pid and health(host)["sha"] == sha("a")
+    assert host.file(f"{HOME}/data/app/collected.txt").content_string == collected
+    assert hook_shas(host) == hooks_before
+    audit = json.loads(host.file(f"{HOME}/state/audit.jsonl").content_string.splitlines()[-1])
+    assert audit["result"] == "hook-failed" and audit["to"] == sha("b")
 
 
 def test_deploy_b_over_a(host, inventory, tmp_path):
@@ -216,6 +247,9 @@ def test_deploy_b_over_a(host, inventory, tmp_path):
     assert rows(host) == before
     assert "Image=localhost/senex:" + sha("b") in host.file(
         f"{HOME}/.config/containers/systemd/senex-worker.container").content_string
+    # The hooks ran in b's image, in order, before the switch.
+    assert hook_shas(host)[-1] == sha("b")
+    assert host.file(f"{HOME}/data/app/collected.txt").content_string.strip() == sha("b")
 
 
 def test_pre_deploy_dump_exists_and_restores(host):
@@ -375,6 +409,8 @@ def test_a_cache_keep_below_one_is_refused(host, inventory):
 
 @pytest.mark.parametrize("override, message", [
     ({"quadlet_db_passwords": {}}, "quadlet_db_passwords.senex is missing"),
+    ({"quadlet_apps": [dict(APP, hooks={"before_switch": [{"name": "Migrate!", "command": "true"}]})]},
+     'quadlet_apps["senex"].hooks.before_switch is invalid'),
     ({"services_apps": [{"name": "trader", "user": "trader", "root": "/srv/trader", "port": 8000, "alt_port": 8001,
                          "processes": [{"name": "api", "command": "python -m trader.api", "kind": "http"}]}]},
      "already used on this host by the systemd (PM2-style) runtime"),
@@ -385,6 +421,29 @@ def test_bad_input_is_refused_before_any_change(host, inventory, override, messa
     assert res.returncode != 0 and message in res.stdout, res.stdout[-2000:]
     assert "changed=0" in res.stdout
     assert host.check_output(f"ls -l --time-style=+%s {HOME}/.config/containers/systemd {HOME}/env") == units
+
+
+def test_hand_made_units_are_refused_then_taken_over(host, inventory):
+    """A host whose stack was set up by hand: its units are refused, then stopped and moved aside."""
+    units = f"{HOME}/.config/containers/systemd"
+    image = next(line.split("=", 1)[1] for line in host.file(f"{units}/senex-postgres.container").content_string.splitlines()
+                 if line.startswith("Image="))
+    legacy = ("[Unit]\nDescription=hand-made web of the old set-up\n[Container]\n"
+              f"Image={image}\nExec=sleep infinity\nNetwork=none\nPodmanArgs=--cgroups=disabled\n")
+    as_senex(host, f"printf %s {shlex.quote(legacy)} > {units}/senex-legacy.container && systemctl --user daemon-reload"
+                   " && systemctl --user start senex-legacy.service")
+    listing = host.check_output(f"ls -l --time-style=+%s {units} {HOME}/env")
+    res = play(inventory, CONVERGE)
+    assert res.returncode != 0 and f"{units}/senex-legacy.container" in res.stdout, res.stdout[-2000:]
+    assert "-e quadlet_takeover=true" in res.stdout and "Nothing was changed." in res.stdout
+    assert "changed=0" in res.stdout and host.check_output(f"ls -l --time-style=+%s {units} {HOME}/env") == listing
+    assert as_senex(host, "systemctl --user is-active senex-legacy.service || true") == "active"
+    res = play(inventory, CONVERGE, "-e", "quadlet_takeover=true")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert as_senex(host, "systemctl --user is-active senex-legacy.service || true") != "active"
+    assert not host.file(f"{units}/senex-legacy.container").exists
+    assert host.file(f"{HOME}/.config/containers/systemd.pre-tradeops/senex-legacy.container").content_string == legacy
+    assert all_active(host) and health(host)["sha"] == sha("a")
 
 
 # ------------------------------------------------------------------ restarts
@@ -399,7 +458,10 @@ def test_units_come_back_after_the_user_manager_restarts(host):
 def test_units_come_back_after_a_host_restart(host, sandbox):
     # The sandbox container is the host: restart it as a whole (systemd boots again; linger
     # starts senex's manager, which starts the enabled Quadlet units).
-    subprocess.run(["podman", "restart", "-t", "20", sandbox.name], check=True, capture_output=True, timeout=120)
+    # Up to 60 s for the host's own shutdown (with -t 20 a slow stop races Podman's SIGKILL:
+    # "container state improper").
+    res = subprocess.run(["podman", "restart", "-t", "60", sandbox.name], capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr
     wait_for(lambda: host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"),
              "the host to boot")
     wait_for(lambda: all_active(host), "the Quadlet units to start at boot")
