@@ -423,6 +423,102 @@ def test_bad_input_is_refused_before_any_change(host, inventory, override, messa
     assert host.check_output(f"ls -l --time-style=+%s {HOME}/.config/containers/systemd {HOME}/env") == units
 
 
+# ------------------------------------------------------------------ registry images
+
+REGISTRY = "127.0.0.1:5000"  # Debian's docker-registry on the host (prepare.yml): TLS, htpasswd
+REG_IMAGE = f"{REGISTRY}/senex/app"
+REG_VARS = ROOT / "molecule/quadlet/vars/registry.yml"
+PULL_PASSWORD = yaml.safe_load(REG_VARS.read_text())["quadlet_registry_auth"][REGISTRY]["password"]
+WRONG_PASSWORD = "wrong-pull-password-4d1e"
+SECRETS += [PULL_PASSWORD, WRONG_PASSWORD]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory) -> list[str]:
+    """Extra vars of the senex app with its image from the registry, and the registry's CA."""
+    ca = (ROOT / ".sandbox/molecule-quadlet/registry-ca.crt").read_text()
+    path = tmp_path_factory.mktemp("registry") / "ca.json"
+    path.write_text(json.dumps({"quadlet_registry_ca": {REGISTRY: ca}}))
+    return ["-e", f"@{REG_VARS}", "-e", f"@{path}"]
+
+
+def push(host, tag: str, commit: str):
+    """What the team's CI does: build an image of a commit (here on top of the host-built one,
+    labelled with the commit) and push it with the CI account; the host keeps no copy."""
+    containerfile = (f"FROM localhost/senex:{commit}\n"
+                     f"LABEL org.opencontainers.image.revision={commit} io.tradeops.test.tag={tag}\n")
+    ci = "--authfile $HOME/build/ci-auth.json --cert-dir /etc/docker/registry/ci-certs"
+    as_senex(host, f"d=$(mktemp -d) && printf %s {shlex.quote(containerfile)} > $d/Containerfile"
+                   f" && podman build -q --pull=never -t {REG_IMAGE}:{tag} $d >/dev/null && rm -rf $d"
+                   f" && podman login {ci} -u ci -p ci-push-password-0b1d {REGISTRY} >/dev/null"
+                   f" && podman push -q {ci} {REG_IMAGE}:{tag} >/dev/null"
+                   f" && rm -f $HOME/build/ci-auth.json && podman rmi -f {REG_IMAGE}:{tag} >/dev/null")
+
+
+def local_tags(host) -> set[str]:
+    names = as_senex(host, "podman images --format '{{.Repository}}:{{.Tag}}'").split()
+    assert not [n for n in names if n.startswith(REGISTRY)], names  # only local names are kept
+    return {n.split(":", 1)[1] for n in names if n.startswith("localhost/senex:")}
+
+
+def web_started(host) -> str:
+    return as_senex(host, "podman inspect --format '{{.State.StartedAt}}' senex-web")
+
+
+def test_registry_images_deploy_by_tag_then_another_then_roll_back(host, inventory, registry):
+    push(host, "v1", sha("a"))
+    push(host, "v2", sha("b"))
+    res = play(inventory, "deploy.yml", *registry, "-e", "ref=v1")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert health(host)["sha"] == sha("a") and all_active(host)
+    assert host.file(f"{HOME}/state/current").content_string.strip() == "v1"
+    assert "Image=localhost/senex:v1" in host.file(f"{HOME}/.config/containers/systemd/senex-web.container").content_string
+    assert host.file(f"/etc/containers/certs.d/{REGISTRY}/ca.crt").content_string.startswith("-----BEGIN CERTIFICATE-----")
+    # The pull's credentials were on the host only while it ran.
+    assert not host.file(f"{HOME}/build/registry-auth.json").exists
+    audit = json.loads(host.file(f"{HOME}/state/audit.jsonl").content_string.splitlines()[-1])
+    assert (audit["to"], audit["image"], audit["result"]) == ("v1", f"{REG_IMAGE}:v1", "ok")
+
+    res = play(inventory, "deploy.yml", *registry, "-e", "ref=v2")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert health(host)["sha"] == sha("b")
+    assert host.file(f"{HOME}/state/previous").content_string.strip() == "v1"
+    # quadlet_keep: 2 images stay (the live one and the one before it); a's and b's host-built ones went.
+    assert local_tags(host) == {"v1", "v2"}
+
+    res = play(inventory, "rollback.yml", *registry)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert health(host)["sha"] == sha("a")
+    assert host.file(f"{HOME}/state/current").content_string.strip() == "v1"
+    signal_id = post_signal(host, "FROMREGISTRY")
+    wait_for(lambda: processed(host, signal_id), "the worker of v1 to process a signal")
+
+
+@pytest.mark.parametrize("ref, override, message", [
+    ("v2", {"quadlet_registry_auth": {REGISTRY: {"username": "senex-pull", "password": WRONG_PASSWORD}}},
+     f"{REGISTRY} refused the credentials of quadlet_registry_auth"),
+    ("v9", {}, f"{REG_IMAGE}:v9 is not in the registry"),
+    ("v2:latest", {}, 'quadlet_ref (-e ref=...) "v2:latest" is refused'),
+])
+def test_a_wrong_credential_or_a_missing_tag_is_refused_before_anything_stops(host, inventory, registry,
+                                                                              ref, override, message):
+    started, live = web_started(host), host.file(f"{HOME}/state/current").content_string
+    res = play(inventory, "deploy.yml", *registry, "-e", f"ref={ref}", "-e", json.dumps(override))
+    assert res.returncode != 0 and message in res.stdout, res.stdout[-2000:]
+    assert "Nothing was changed" in res.stdout and "changed=0" in res.stdout
+    assert web_started(host) == started and host.file(f"{HOME}/state/current").content_string == live
+    assert not host.file(f"{HOME}/build/registry-auth.json").exists
+    assert health(host)["sha"] == sha("a")
+
+
+def test_the_app_goes_back_to_host_built_images(host, inventory):
+    # Without `image:` the app is built on the host again (a's image was pruned: rebuilt).
+    res = play(inventory, "deploy.yml", "-e", "ref=a")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert health(host)["sha"] == sha("a")
+    assert host.file(f"{HOME}/state/current").content_string.strip() == sha("a")
+
+
 def test_hand_made_units_are_refused_then_taken_over(host, inventory):
     """A host whose stack was set up by hand: its units are refused, then stopped and moved aside."""
     units = f"{HOME}/.config/containers/systemd"
