@@ -24,7 +24,13 @@ scalper (examples/scalper: five Node services from one ES-module package, no dep
   c            branch bad-health, on top of b: the dashboard's /health answers 503
   d            branch bad-health, on top of c: fixed again, the dashboard says (D)
 
-Usage: fixture_repo.py {trader-node,delta,scalper} DEST [--force]
+senex (examples/senex: Django under Daphne, Celery worker and beat; its image is built and
+pushed to a registry by the test, as the team's CI would):
+  a            main, the fixture as it is in this checkout
+  b            main (HEAD), a static-only change on top of a (app.css: collectstatic must run)
+  c            branch bad-health, on top of b: /health/simple/ answers 503
+
+Usage: fixture_repo.py {trader-node,delta,scalper,senex} DEST [--force]
 
 trader-node's commit e is made with `npm install --package-lock-only` (the npm registry must
 be reachable from this machine). Only files tracked by git in the fixture are copied.
@@ -39,7 +45,8 @@ from pathlib import Path
 from demo_repo import copy_tracked, git  # the same repository plumbing as the demo's
 
 ROOT = Path(__file__).resolve().parents[1]
-TAGS = {"trader-node": ("a", "b", "c", "d", "e", "f"), "delta": ("a", "b", "c", "d"), "scalper": ("a", "b", "c", "d")}
+TAGS = {"trader-node": ("a", "b", "c", "d", "e", "f"), "delta": ("a", "b", "c", "d"), "scalper": ("a", "b", "c", "d"),
+        "senex": ("a", "b", "c")}
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -136,7 +143,20 @@ def build_scalper(dest: Path) -> None:
     git(dest, "checkout", "-q", "main")
 
 
-BUILDERS = {"trader-node": build_trader_node, "delta": build_delta, "scalper": build_scalper}
+def build_senex(dest: Path) -> None:
+    start("senex", dest)
+    edit(dest / "senex" / "static" / "senex" / "app.css", "color: #1f4e79;", "color: #7a1f1f;")
+    git(dest, "commit", "-qam", "B: a static-only change")
+    git(dest, "tag", "b")
+
+    git(dest, "checkout", "-q", "-b", "bad-health")
+    edit(dest / "senex" / "views.py", 'HEALTHY = os.environ.get("SENEX_FAIL_HEALTH", "") != "1"', "HEALTHY = False")
+    git(dest, "commit", "-qam", "C: the health check fails")
+    git(dest, "tag", "c")
+    git(dest, "checkout", "-q", "main")
+
+
+BUILDERS = {"trader-node": build_trader_node, "delta": build_delta, "scalper": build_scalper, "senex": build_senex}
 
 
 def main() -> int:

@@ -26,7 +26,8 @@ APP = TEST_VARS["quadlet_apps"][0]
 HOME = APP["home"]
 UNITS = [f"senex-{name}" for name in ("postgres", "redis", "web", "worker", "beat")]
 SECRETS = [*TEST_VARS["quadlet_secrets"]["senex"].values(), TEST_VARS["quadlet_db_passwords"]["senex"]]
-EXTRA = ["-e", "ansible_user=root", "-e", f"@{VARS}", "-e", f"quadlet_repo={REPO}"]
+SUBSTRATE = ROOT / "molecule/_shared/vars/nested-quadlet.yml"
+EXTRA = ["-e", "ansible_user=root", "-e", f"@{SUBSTRATE}", "-e", f"@{VARS}", "-e", f"quadlet_repo={REPO}"]
 OUTPUTS: list[str] = []
 WAIT = 90  # seconds, upper bound for anything the tests wait on
 

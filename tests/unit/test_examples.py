@@ -18,7 +18,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.name for p in (ROOT / "inventories/examples").iterdir() if (p / "hosts.yml").is_file())
 # What each README must explain to the team it is written for.
-COMING_FROM = {"trader": "Coming from PM2", "scalper": "Coming from PM2", "delta": "Coming from Docker Compose"}
+COMING_FROM = {"trader": "Coming from PM2", "scalper": "Coming from PM2", "delta": "Coming from Docker Compose",
+               "senex": "Coming from hand-made Quadlet units"}
 
 
 def preflight(name: str, *extra: str) -> subprocess.CompletedProcess:

@@ -27,6 +27,13 @@ def test_the_longest_scenarios_start_first_in_separate_lanes():
     assert abs(work[0] - work[1]) <= max(molecule_lanes.MEASURED.values())
 
 
+def test_senex_runs_right_after_quadlet_in_its_lane():
+    lanes = molecule_lanes.plan(SCENARIOS, 2)
+    lane = next(lane for lane in lanes if "quadlet" in lane)
+    assert lane[lane.index("quadlet") + 1] == "senex"
+    assert molecule_lanes.plan(["senex"], 2) == [["senex"]]
+
+
 def test_no_more_lanes_than_scenarios():
     assert molecule_lanes.plan(["deploy"], 4) == [["deploy"]]
 

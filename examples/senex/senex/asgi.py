@@ -1,0 +1,7 @@
+"""What Daphne serves: senex.asgi:application."""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "senex.settings")
+application = get_asgi_application()
