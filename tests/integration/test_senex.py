@@ -211,15 +211,64 @@ def test_rollback_goes_back_to_the_first_tag(on, sandbox):
 
 # ------------------------------------------------------------------ operations
 
-def test_the_nightly_backup_and_its_drill(on):
-    assert on.service("tradeops-backup@senex.timer").is_enabled
-    on.check_output("systemctl start tradeops-backup@senex.service")
+def mails(on) -> list[str]:
+    """Bodies of the mails the test receiver on 127.0.0.1:2525 got, whitespace collapsed."""
+    record = on.file("/var/tmp/alert-receiver.jsonl")
+    lines = record.content_string.splitlines() if record.exists else []
+    return [" ".join(m["body"]["data"].split()) for m in map(json.loads, lines) if m["channel"] == "smtp"]
+
+
+def test_the_nightly_backup_and_its_drill_and_a_corrupted_backup_failing_it_with_one_mail(on):
+    drill_file = "/var/backups/tradeops/senex/drill.json"
+    assert on.service("tradeops-backup@senex.timer").is_enabled and on.service("tradeops-drill@senex.timer").is_enabled
+    on.check_output("systemctl start tradeops-backup@senex.service")  # what the nightly timer starts
     newest = json.loads(on.check_output("tradeops-backup list senex --json"))["backups"][0]
     assert newest["reason"] == "timer"
-    on.check_output("systemctl start tradeops-drill@senex.service")
-    drill = json.loads(on.file("/var/backups/tradeops/senex/drill.json").content_string)
+    on.check_output("systemctl start tradeops-drill@senex.service")  # what the weekly timer starts
+    drill = json.loads(on.file(drill_file).content_string)
     assert drill["result"] == "ok" and drill["backup"] == newest["name"], drill
     assert drill["counts"]["postgres:signals"] >= 1
+    # The newest backup corrupted on disk: the drill fails, mails once, says why.
+    made = json.loads(on.check_output("tradeops-backup run senex --reason corrupt"))
+    on.run_expect([0], f"printf x | dd of={made['path']} bs=1 seek=300 conv=notrunc status=none")
+    seen = len([m for m in mails(on) if "tradeops-drill@senex.service failed" in m])
+    for _ in (1, 2):
+        assert on.run("systemctl start tradeops-drill@senex.service").rc != 0
+    drill = json.loads(on.file(drill_file).content_string)
+    assert drill["result"] == "failed" and "is corrupted" in drill["error"] and drill["backup"] == made["backup"], drill
+    wait_for(lambda: len([m for m in mails(on) if "tradeops-drill@senex.service failed" in m]) > seen,
+             "the drill's failure mail", timeout=30)
+    time.sleep(3)
+    assert len([m for m in mails(on) if "tradeops-drill@senex.service failed" in m]) == seen + 1, mails(on)[-3:]
+    on.run_expect([0], f"rm {made['path']} {made['path']}.sha256")
+    assert on.run("systemctl start tradeops-drill@senex.service").rc == 0
+
+
+def test_the_watchdog_restarts_a_frozen_web_after_three_failed_checks_and_mails(on, sandbox):
+    """The team's watchdog rule: 3 failed /health/simple/ checks restart web, then a mail."""
+    def web_pid() -> int:
+        return int(as_senex(on, "podman container inspect --format '{{.State.Pid}}' senex-web"))
+
+    def restart_mails() -> list[str]:
+        return [m for m in mails(on) if "senex-web.service failed 3 consecutive health checks" in m]
+
+    # The timer's rounds would race the test's: run the rounds by hand.
+    on.run_expect([0], "systemctl stop tradeops-watchdog.timer")
+    on.run_expect([0], "tradeops-watchdog reset senex")
+    seen, pid = len(restart_mails()), web_pid()
+    on.run_expect([0], f"kill -STOP {pid}")
+    try:
+        for _ in (1, 2):
+            on.run_expect([0], "systemctl start tradeops-watchdog.service")
+            assert web_pid() == pid
+        on.run_expect([0], "systemctl start tradeops-watchdog.service")  # the 3rd: restart
+        assert web_pid() != pid
+    finally:
+        on.run(f"kill -CONT {pid}")
+        on.run("systemctl start tradeops-watchdog.timer")
+    wait_for(lambda: health(sandbox).get("sha") == sha("a"), "web to answer again")
+    wait_for(lambda: len(restart_mails()) > seen, "the watchdog's mail", timeout=30)
+    assert len(restart_mails()) == seen + 1
 
 
 def test_no_secret_in_ansible_output():
