@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / ".sandbox" / "logs"
 MOLECULE = ROOT / ".venv" / "bin" / "molecule"
 
-# Seconds each scenario took in the last clean-clone CI (2026-12-04, two lanes; quadlet with
-# its registry tests and the new senex measured on their own); only order and rough size matter.
+# Seconds each scenario took in the last clean-clone CI (2026-12-04 evening, two lanes, seeds and
+# quadlet slowed by a third scenario run beside them); only order and rough size matter.
 # A scenario not listed counts as UNKNOWN.
-MEASURED = {"quadlet": 680, "hardening": 282, "apps": 713, "seeds": 715, "ops": 160, "web": 173, "deploy": 270,
-            "senex": 520}
+MEASURED = {"quadlet": 1149, "hardening": 273, "apps": 507, "seeds": 953, "ops": 139, "web": 135, "deploy": 242,
+            "senex": 466}
 UNKNOWN = 300
 # A scenario that runs right after another in the same lane: senex reuses the base image
 # tarball that quadlet builds (same recipe, cached on the controller) instead of building it again.
