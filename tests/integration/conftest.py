@@ -122,6 +122,17 @@ def git_sha(repo: Path, ref: str) -> str:
                           text=True, check=True).stdout.strip()
 
 
+def registry_push(registry: str, image: str) -> str:
+    """Shell commands, as the user whose storage holds IMAGE, that push it the way the team's CI
+    would: log in to the test registry (molecule/_shared/tasks/registry.yml) with its `ci`
+    account, trusting the registry's CA only through --cert-dir, push, and leave no copy of
+    the image and no credentials on the host."""
+    ci = "--authfile $HOME/build/ci-auth.json --cert-dir /etc/docker/registry/ci-certs"
+    return (f"podman login {ci} -u ci -p ci-push-password-0b1d {registry} >/dev/null"
+            f" && podman push -q {ci} {image} >/dev/null"
+            f" && rm -f $HOME/build/ci-auth.json && podman rmi -f {image} >/dev/null")
+
+
 def run_playbook(inventory: Path, playbook: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1")

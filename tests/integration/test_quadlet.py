@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, git_sha, run_playbook, ssh_host
+from conftest import ROOT, git_sha, registry_push, run_playbook, ssh_host
 
 REPO = ROOT / ".sandbox/molecule-quadlet/trader-repo"
 VARS = ROOT / "molecule/quadlet/vars/quadlet.yml"
@@ -448,12 +448,9 @@ def push(host, tag: str, commit: str):
     labelled with the commit) and push it with the CI account; the host keeps no copy."""
     containerfile = (f"FROM localhost/senex:{commit}\n"
                      f"LABEL org.opencontainers.image.revision={commit} io.tradeops.test.tag={tag}\n")
-    ci = "--authfile $HOME/build/ci-auth.json --cert-dir /etc/docker/registry/ci-certs"
     as_senex(host, f"d=$(mktemp -d) && printf %s {shlex.quote(containerfile)} > $d/Containerfile"
                    f" && podman build -q --pull=never -t {REG_IMAGE}:{tag} $d >/dev/null && rm -rf $d"
-                   f" && podman login {ci} -u ci -p ci-push-password-0b1d {REGISTRY} >/dev/null"
-                   f" && podman push -q {ci} {REG_IMAGE}:{tag} >/dev/null"
-                   f" && rm -f $HOME/build/ci-auth.json && podman rmi -f {REG_IMAGE}:{tag} >/dev/null")
+                   f" && {registry_push(REGISTRY, f'{REG_IMAGE}:{tag}')}")
 
 
 def local_tags(host) -> set[str]:

@@ -19,7 +19,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT, SandboxHost, git_sha, run_playbook, ssh_host
+from conftest import ROOT, SandboxHost, git_sha, registry_push, run_playbook, ssh_host
 
 STATE = ROOT / ".sandbox/molecule-senex"
 INVENTORY = STATE / "senex" / "hosts.yml"
@@ -122,17 +122,15 @@ def push(on, tag: str) -> None:
     host's base image, which has Django, Daphne and Celery), labelled with the commit by the
     Containerfile and pushed with the CI account; the host keeps no copy of it."""
     base = as_senex(on, "podman images --format '{{.Repository}}:{{.Tag}}' localhost/tradeops-stack").split()[0]
-    ci = "--authfile $HOME/build/ci-auth.json --cert-dir /etc/docker/registry/ci-certs"
     # Files dated now, as in a fresh CI checkout (git archive dates them at the commit, and
     # collectstatic copies a file only when it is newer than the one collected before).
     archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar.gz", TAGS[tag]],
                              capture_output=True, check=True).stdout
     on.check_output(f"install -d -o senex -m 0700 {HOME}/build/ci-{tag} && echo {base64.b64encode(archive).decode()}"
                     f" | base64 -d | runuser -u senex -- tar -xzmf - -C {HOME}/build/ci-{tag}")
-    as_senex(on, f"podman login {ci} -u ci -p ci-push-password-0b1d {REGISTRY} >/dev/null"
-                 f" && podman build -q --pull=never --build-arg BASE_IMAGE={base} --build-arg RELEASE_SHA={sha(TAGS[tag])}"
-                 f" -t {IMAGE}:{tag} $HOME/build/ci-{tag} >/dev/null && podman push -q {ci} {IMAGE}:{tag} >/dev/null"
-                 f" && podman rmi {IMAGE}:{tag} >/dev/null && rm -rf $HOME/build/ci-{tag} $HOME/build/ci-auth.json")
+    as_senex(on, f"podman build -q --pull=never --build-arg BASE_IMAGE={base} --build-arg RELEASE_SHA={sha(TAGS[tag])}"
+                 f" -t {IMAGE}:{tag} $HOME/build/ci-{tag} >/dev/null && rm -rf $HOME/build/ci-{tag}"
+                 f" && {registry_push(REGISTRY, f'{IMAGE}:{tag}')}")
 
 
 # ------------------------------------------------------------------ deploys

@@ -89,3 +89,27 @@ def test_malformed_drill_tables_are_refused_before_any_change(tables):
     assert res.returncode != 0
     assert 'backup_sources["delta"] is invalid' in out and "drill_tables maps a database path" in out, out[-2000:]
     assert "Nothing was changed." in out
+
+
+def senex_app(**change) -> dict:
+    """The Senex example's quadlet_apps with its one app changed."""
+    base = ROOT / "inventories/examples/senex/group_vars/all/main.yml"
+    app = yaml.safe_load(base.read_text())["quadlet_apps"][0]
+    return {"quadlet_apps": [{**app, **change}]}
+
+
+@pytest.mark.parametrize("override, message", [
+    (senex_app(image="registry.example.com:5000/senex/app:1.4.2"),
+     'quadlet_apps["senex"].image "registry.example.com:5000/senex/app:1.4.2" is not a registry image name without a tag'),
+    (senex_app(image="senex/app"), 'quadlet_apps["senex"].image "senex/app" is not a registry image name'),
+    (senex_app(served_dirs=["../env"]), "served_dirs plain directory names"),
+    ({"quadlet_registry_auth": {"registry.example.com:5000": {"username": "senex-deploy"}}},
+     'quadlet_registry_auth["registry.example.com:5000"] needs a username and a password'),
+    ({"quadlet_registry_ca": {"registry.example.com:5000": "not a certificate"}},
+     'quadlet_registry_ca["registry.example.com:5000"] must be keyed by a registry host[:port] and hold a PEM certificate'),
+])
+def test_bad_registry_and_served_dirs_input_is_refused_naming_the_variable(override, message):
+    res = preflight("senex", "-e", json.dumps(override))
+    out = re.sub(r"\s+", " ", res.stdout + res.stderr)
+    assert res.returncode != 0
+    assert message in out and "Nothing was changed." in out, out[-2000:]
