@@ -22,6 +22,8 @@ BEGIN, END = "<!-- vars:begin -->", "<!-- vars:end -->"
 def table(role: Path) -> str:
     spec = yaml.safe_load((role / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
     defaults = yaml.safe_load((role / "defaults/main.yml").read_text()) or {}
+    if not spec:
+        return "This role has no variables."
     rows = ["| Variable | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for name, opt in spec.items():
         if opt.get("required"):

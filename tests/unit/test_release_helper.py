@@ -47,20 +47,46 @@ def test_health_contract(tmp_path, health, status, body, why):
     assert (verdict == "") if not why else (why in verdict), verdict
 
 
-def test_upstream_switch_rewrites_only_the_server_line(tmp_path):
-    app = make_app(tmp_path)
-    path = tmp_path / "upstreams/demo.conf"
-    path.parent.mkdir(parents=True)
-    text = "# the nginx role's\nupstream tradeops_demo {\n    server 127.0.0.1:3081;\n    keepalive 8;\n}\n"
-    path.write_text(text)
+NGINX_BLOCK = "# the nginx role's\nupstream tradeops_demo {\n    include tradeops/upstreams/demo.server;\n    keepalive 8;\n}\n"
+
+
+def test_upstream_switch_rewrites_only_the_deploys_server_line(tmp_path):
+    """The block (keepalive) is the nginx role's; a deploy writes <app>.server and nothing else."""
+    app = make_app(tmp_path, http="api")
+    block, server = tmp_path / "upstreams/demo.conf", tmp_path / "upstreams/demo.server"
+    block.parent.mkdir(parents=True)
+    block.write_text(NGINX_BLOCK)
+    server.write_text("server 127.0.0.1:3081;\n")
+    assert app.upstream_outdated() == ""
     app.switch_upstream(3082)  # no nginx on the controller: the file changes, nothing is reloaded
-    assert path.read_text() == text.replace("3081", "3082")
+    assert server.read_text() == "server 127.0.0.1:3082;\n"
+    assert block.read_text() == NGINX_BLOCK
+    assert sorted(p.name for p in block.parent.iterdir()) == ["demo.conf", "demo.server"]
 
 
-def test_upstream_switch_writes_a_missing_file(tmp_path):
-    app = make_app(tmp_path)
-    app.switch_upstream(3081)
-    assert "server 127.0.0.1:3081;" in (tmp_path / "upstreams/demo.conf").read_text()
+def test_upstream_switch_without_an_nginx_site_keeps_only_the_server_line(tmp_path):
+    """No block yet: the live line is kept for the nginx role to find, no block is invented."""
+    app = make_app(tmp_path, http="api")
+    app.switch_upstream(3082)
+    assert [p.name for p in (tmp_path / "upstreams").iterdir()] == ["demo.server"]
+    assert (tmp_path / "upstreams/demo.server").read_text() == "server 127.0.0.1:3082;\n"
+
+
+def test_an_upstream_written_before_the_split_is_refused_before_the_lock(tmp_path):
+    """An older nginx role's block holds the server line itself: switching <app>.server would
+    not move traffic, so a deploy stops first and says to run site.yml; nothing changes."""
+    app = make_app(tmp_path, http="api")
+    block = tmp_path / "upstreams/demo.conf"
+    block.parent.mkdir(parents=True)
+    old = "upstream tradeops_demo { server 127.0.0.1:3081; keepalive 16; }\n"
+    block.write_text(old)
+    cfg = {**app.cfg, "sha": SHA, "archive": str(tmp_path / "missing.tar.gz")}
+    res = subprocess.run([sys.executable, str(HELPER), "rollback", json.dumps(cfg)], capture_output=True, text=True,
+                         env=dict(os.environ, TRADEOPS_LIB=str(ROOT / "roles/host_conventions/files")))
+    out = json.loads(res.stdout)
+    assert res.returncode == 1 and out["result"] == "failed", res.stdout + res.stderr
+    assert "run site.yml" in out["error"] and "does not include demo.server" in out["error"]
+    assert block.read_text() == old and not app.lock.exists() and not app.audit.exists()
 
 
 def test_cleanup_keeps_the_dependencies_and_builds_of_kept_releases(tmp_path):

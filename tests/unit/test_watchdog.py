@@ -21,11 +21,14 @@ watchdog = load_script(WATCHDOG, "tradeops_watchdog")
 
 class Health(BaseHTTPRequestHandler):
     status = 200
+    body = b"{}"
+    paths: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        Health.paths.append(self.path)
         self.send_response(Health.status)
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(Health.body)
 
     def log_message(self, *args) -> None:
         pass
@@ -53,7 +56,7 @@ def slot(tmp_path, monkeypatch):
     monkeypatch.setattr(watchdog, "unit_state", lambda unit: "active")
     monkeypatch.setattr(watchdog, "journal", lambda unit, lines=10: "")
     monkeypatch.setattr(watchdog, "ALERT", str(tmp_path / "no-alert-tool"))
-    Health.status, Health.after_restart = 200, 200
+    Health.status, Health.after_restart, Health.body, Health.paths = 200, 200, b"{}", []
     app = {"name": "demo", "root": str(root), "http": "api", "health_path": "/api/trading/settings"}
     yield {"app": app, "root": root, "calls": calls}
     server.shutdown()
@@ -106,11 +109,25 @@ def test_a_held_deploy_lock_pauses_the_checks(slot):
     assert restarts(slot["calls"]) == 0
 
 
-def test_the_app_health_path_is_the_one_probed(slot, monkeypatch):
-    seen = []
-    monkeypatch.setattr(watchdog, "probe", lambda url, timeout: (seen.append(url), (True, "HTTP 200"))[1])
-    dog({}).check_app(slot["app"])
-    assert seen and seen[0].endswith("/api/trading/settings")
+def test_the_app_health_path_is_the_one_probed(slot):
+    assert dog({}).check_app(slot["app"])["status"] == "ok"
+    assert Health.paths == ["/api/trading/settings"]
+
+
+@pytest.mark.parametrize("health, status, body, kept", [
+    ({"json": {"ok": True}}, 200, b'{"ok": true, "open_orders": 2}', True),
+    ({"json": {"ok": True}}, 200, b'{"ok": false}', False),   # 200, but the app says it is not ok
+    ({"status": [204]}, 204, b"", True),                       # a 204 app is healthy, not "failing"
+    ({"status": [204]}, 200, b"", False),
+    ({"sha": True}, 200, b'{"sha": "an older one"}', True),    # the gate's sha check is the deploy's
+])
+def test_the_watchdog_keeps_the_apps_health_contract_as_the_deploy_gate_does(slot, health, status, body, kept):
+    """One health contract on the host (tradeops_conventions.Health): the watchdog judges an
+    answer as the deploy's gate does, status list and JSON keys included."""
+    Health.status, Health.body = status, body
+    app = {**slot["app"], "health": {"path": "/api/trading/settings", **health}}
+    result = dog({}).check_app(app)
+    assert (result["status"] == "ok") is kept, result
 
 
 def test_a_stack_s_http_process_is_restarted_through_tradeops_stack(slot):
