@@ -145,9 +145,11 @@ def test_deploy_b_reuses_node_modules_and_restarts_the_backend_stop_start(app, s
 
 
 def test_the_deploy_switch_keeps_the_nginx_roles_upstream_settings(app):
-    """The helper rewrites only the server line: keepalive stays nginx_upstream_keepalive (8 here)."""
+    """The helper writes only the server line (<app>.server): the block stays the nginx role's,
+    keepalive nginx_upstream_keepalive (8 here)."""
     text = app.file("/etc/nginx/tradeops/upstreams/trader.conf").content_string
-    assert "server 127.0.0.1:3081;" in text and "keepalive 8;" in text, text
+    assert "include tradeops/upstreams/trader.server;" in text and "keepalive 8;" in text, text
+    assert app.file("/etc/nginx/tradeops/upstreams/trader.server").content_string == "server 127.0.0.1:3081;\n"
 
 
 def test_a_commit_whose_build_fails_is_refused_with_the_build_output(app, sandbox, inventory):

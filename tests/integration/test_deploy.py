@@ -141,10 +141,11 @@ def test_deploy_b_switches_slot_and_never_runs_two_workers(app, inventory):
     entry = audit(app)[-1]
     assert entry["result"] == "ok" and entry["sha"] == sha("b") and entry["ref"] == "b"
     assert entry["user"] and entry["time"].endswith("Z") and entry["seconds"] > 0
-    # The contract with the nginx role, written even without nginx installed.
+    # The deploy's half of the contract with the nginx role, written even without nginx
+    # installed (the role seeds its block with this live port when it comes); no block invented.
     port = app.check_output(f"readlink {APP}/slots/active")
-    assert app.file("/etc/nginx/tradeops/upstreams/trader.conf").content_string.splitlines()[-1] == (
-        f"upstream tradeops_trader {{ server 127.0.0.1:{port}; keepalive 16; }}")
+    assert app.file("/etc/nginx/tradeops/upstreams/trader.server").content_string == f"server 127.0.0.1:{port};\n"
+    assert not app.file("/etc/nginx/tradeops/upstreams/trader.conf").exists
     # The venv was reused: requirements.txt did not change between a and b.
     assert len(set(app.check_output(f"readlink {APP}/releases/*/.venv").split())) == 1
 
@@ -180,8 +181,15 @@ def test_an_outdated_helper_on_the_host_is_replaced_before_it_runs(app, inventor
     assert app.file(helper).sha256sum == hashlib.sha256(ours.read_bytes()).hexdigest()
     assert audit(app)[-1]["action"] == "rollback" and audit(app)[-1]["result"] == "ok"
     assert live(app)["sha"] == current_sha(app) == audit(app)[-1]["sha"]
+    # The host conventions module it imports is versioned with it: an altered one is replaced too.
+    lib = "/usr/local/lib/tradeops/tradeops_conventions.py"
+    app.run_expect([0], f"echo '# an older version' >> {lib}")
     res, _ = play(inventory, "deploy.yml", "-e", "ref=a")  # back to a for the tests below
     assert res.returncode == 0 and live(app)["sha"] == sha("a"), res.stdout[-3000:]
+    assert "TASK [host_conventions : Install the host conventions module]" in res.stdout
+    ours = ROOT / "roles/host_conventions/files/tradeops_conventions.py"
+    assert app.file(lib).sha256sum == hashlib.sha256(ours.read_bytes()).hexdigest()
+    assert (app.file(lib).user, app.file(lib).mode) == ("root", 0o644)
 
 
 def task_status(stdout: str, title: str) -> str:

@@ -261,10 +261,16 @@ def test_nginx_config_is_valid_without_warnings(web):
     assert "warn" not in res.stderr
 
 
-def test_upstream_file_has_the_deploy_contract_format(web):
+def test_upstream_files_have_the_deploy_contract_format(web):
+    """The block is the role's (keepalive from nginx_upstream_keepalive); the server line, in
+    its own file, is the deploy's."""
     content = web.file("/etc/nginx/tradeops/upstreams/trader.conf").content_string
     body = re.sub(r"#.*", "", content)
-    assert re.fullmatch(r"\s*upstream tradeops_trader \{\s*server 127\.0\.0\.1:3081;\s*keepalive 16;\s*\}\s*", body), content
+    assert re.fullmatch(r"\s*upstream tradeops_trader \{\s*include tradeops/upstreams/trader\.server;\s*keepalive 16;\s*\}\s*",
+                        body), content
+    server = web.file("/etc/nginx/tradeops/upstreams/trader.server")
+    assert server.content_string == "server 127.0.0.1:3081;\n"
+    assert (server.user, server.group, server.mode) == ("root", "root", 0o644)
     assert "proxy_pass http://tradeops_trader;" in web.file("/etc/nginx/tradeops/sites/trader.conf").content_string
 
 
@@ -323,10 +329,9 @@ def _switch_upstream(web, port: int) -> None:
     `systemctl reload` returns before nginx's old workers are gone: a request right after
     it may still reach the old upstream, so a deploy health-checks until the new one answers.
     """
-    web.run_expect([0], f"printf 'upstream tradeops_trader {{\\n    server 127.0.0.1:{port};\\n    keepalive 16;\\n}}\\n'"
-                        " > /tmp/trader-upstream.conf"
-                        " && tradeops-nginx-check tradeops/upstreams/trader.conf /tmp/trader-upstream.conf"
-                        " && mv /tmp/trader-upstream.conf /etc/nginx/tradeops/upstreams/trader.conf"
+    web.run_expect([0], f"printf 'server 127.0.0.1:{port};\\n' > /tmp/trader.server"
+                        " && tradeops-nginx-check tradeops/upstreams/trader.server /tmp/trader.server"
+                        " && mv /tmp/trader.server /etc/nginx/tradeops/upstreams/trader.server"
                         " && systemctl reload nginx")
     deadline = time.monotonic() + 10
     while _api_port(web) != port and time.monotonic() < deadline:
@@ -353,7 +358,32 @@ def test_rerun_keeps_a_deployed_upstream_and_an_invalid_template_leaves_the_old_
         assert curl(web, f"{TRADER}/").status == 401
         assert curl(web, f"{TRADER}/", "-u", f"trader:{PASSWORD}").status == 200
         assert _api_port(web) == 3082
-        assert "127.0.0.1:3082" in web.file("/etc/nginx/tradeops/upstreams/trader.conf").content_string
+        assert web.file("/etc/nginx/tradeops/upstreams/trader.server").content_string == "server 127.0.0.1:3082;\n"
     finally:
         _switch_upstream(web, 3081)
+    assert _api_port(web) == 3081
+
+
+def test_a_changed_keepalive_reaches_the_upstream_and_an_older_upstream_keeps_its_live_port(web, inventory):
+    """The block is rendered on every run, so nginx_upstream_keepalive changes apply; a host
+    whose upstream predates the .server split (the whole block in trader.conf, live on 3082)
+    keeps 3082 when the role takes the block over."""
+    upstreams = "/etc/nginx/tradeops/upstreams"
+    web.run_expect([0], f"rm {upstreams}/trader.server && printf 'upstream tradeops_trader {{\\n"
+                        f"    server 127.0.0.1:3082;\\n    keepalive 16;\\n}}\\n' > {upstreams}/trader.conf"
+                        " && nginx -t -q && systemctl reload nginx")
+    try:
+        res = run_playbook(inventory, CONVERGE, "-e", "nginx_upstream_keepalive=4")
+        assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+        block = web.file(f"{upstreams}/trader.conf").content_string
+        assert "keepalive 4;" in block and "include tradeops/upstreams/trader.server;" in block, block
+        assert web.file(f"{upstreams}/trader.server").content_string == "server 127.0.0.1:3082;\n"
+        deadline = time.monotonic() + 10
+        while _api_port(web) != 3082 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _api_port(web) == 3082
+    finally:
+        res = run_playbook(inventory, CONVERGE)
+        _switch_upstream(web, 3081)
+    assert res.returncode == 0 and "keepalive 16;" in web.file(f"{upstreams}/trader.conf").content_string
     assert _api_port(web) == 3081
