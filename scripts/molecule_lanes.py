@@ -18,6 +18,7 @@ Exit status: 0 when every scenario passed, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -104,6 +105,21 @@ def run_logged(name: str, lane: int) -> bool:
     return False
 
 
+DIGEST = re.compile(r"(FAILED |fatal: |Idempotence test failed|^\*  => |Executed: Failed|^E\s+\S|"
+                    r"AssertionError|\d+ (passed|failed))")
+
+
+def failure_digest(log: Path, most: int = 30) -> list[str]:
+    """The lines of a scenario's log that say what failed: pytest's FAILED and E lines,
+    Ansible's fatal ones, the idempotence culprits, the step that failed."""
+    try:
+        lines = ANSI.sub("", log.read_text(encoding="utf-8", errors="replace")).splitlines()
+    except OSError:
+        return [f"(no log at {log})"]
+    hits = [line.rstrip()[:300] for line in lines if DIGEST.search(line.lstrip(" -"))]
+    return hits[:most // 2] + (["..."] if len(hits) > most else []) + hits[max(most // 2, len(hits) - most // 2):]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--jobs", type=int, default=2, help="scenarios at a time (default 2)")
@@ -131,13 +147,10 @@ def main() -> int:
     results: dict[str, bool] = {}
 
     def lane_worker(i: int, names: list[str]) -> None:
+        # A failed scenario does not stop its lane: scenarios share no hosts or state, and one
+        # CI run then reports every scenario's result, not the first failure's alone.
         for name in names:
             results[name] = run_logged(name, i)
-            if not results[name]:
-                # The rest of this lane is skipped; the other lanes finish what they run.
-                for rest in names[names.index(name) + 1:]:
-                    say(f"{rest}: skipped (an earlier scenario in lane {i} failed)")
-                return
 
     threads = [threading.Thread(target=lane_worker, args=(i, lane), daemon=True)
                for i, lane in enumerate(lanes, 1)]
@@ -146,8 +159,14 @@ def main() -> int:
     for t in threads:
         t.join()
     failed = [s for s in args.scenarios if not results.get(s, False)]
+    # Again at the very end, where a CI page that shows only the last lines still has them.
+    for name in failed:
+        with print_lock:
+            print(f"----- why {name} failed (from {os.path.relpath(LOGS / f'molecule-{name}.log', ROOT)}) -----",
+                  flush=True)
+            print("\n".join(failure_digest(LOGS / f"molecule-{name}.log")), flush=True)
     say(f"{len(args.scenarios) - len(failed)}/{len(args.scenarios)} scenarios passed"
-        + (f"; failed or skipped: {', '.join(failed)}" if failed else ""))
+        + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 

@@ -44,3 +44,19 @@ def test_unknown_scenario_and_bad_jobs_are_refused_before_anything_runs():
                              capture_output=True, text=True, timeout=60)
         assert res.returncode == 2 and message in res.stderr
         assert "started" not in res.stdout
+
+
+def test_a_failed_scenario_does_not_stop_its_lane_and_the_end_says_why(monkeypatch, tmp_path, capsys):
+    ran: list[str] = []
+    log = tmp_path / "molecule-web.log"
+    log.write_text("INFO [web > verify] Executing\n    - FAILED tests/integration/test_web.py::test_x - assert 1 == 2\n"
+                   "    - 1 failed, 36 passed in 30.1s\nok: [host]\n")
+    monkeypatch.setattr(molecule_lanes, "LOGS", tmp_path)
+    monkeypatch.setattr(molecule_lanes, "run_logged", lambda name, lane: ran.append(name) or name != "web")
+    monkeypatch.setattr(sys, "argv", ["molecule_lanes.py", "--jobs", "2", "web", "ops", "deploy"])
+    assert molecule_lanes.main() == 1
+    assert sorted(ran) == ["deploy", "ops", "web"]
+    out = capsys.readouterr().out
+    assert "2/3 scenarios passed; failed: web" in out
+    assert "FAILED tests/integration/test_web.py::test_x" in out.split("why web failed")[1]
+    assert "ok: [host]" not in out
