@@ -118,7 +118,9 @@ def failure_digest(log: Path, most: int = 30) -> list[str]:
     except OSError:
         return [f"(no log at {log})"]
     hits = [line.rstrip()[:300] for line in lines if DIGEST.search(line.lstrip(" -"))]
-    return hits[:most // 2] + (["..."] if len(hits) > most else []) + hits[max(most // 2, len(hits) - most // 2):]
+    if len(hits) <= most:
+        return hits
+    return hits[:most // 2] + ["..."] + hits[-(most // 2):]
 
 
 def main() -> int:

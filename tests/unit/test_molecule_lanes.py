@@ -60,3 +60,11 @@ def test_a_failed_scenario_does_not_stop_its_lane_and_the_end_says_why(monkeypat
     assert "2/3 scenarios passed; failed: web" in out
     assert "FAILED tests/integration/test_web.py::test_x" in out.split("why web failed")[1]
     assert "ok: [host]" not in out
+
+
+def test_a_long_failure_digest_keeps_its_first_and_last_lines(tmp_path):
+    log = tmp_path / "molecule-x.log"
+    log.write_text("".join(f"    - FAILED tests/integration/test_x.py::test_{i}\n" for i in range(50)))
+    digest = molecule_lanes.failure_digest(log, most=10)
+    assert digest[:5] == [f"    - FAILED tests/integration/test_x.py::test_{i}" for i in range(5)]
+    assert digest[5] == "..." and digest[-1].endswith("test_49") and len(digest) == 11
