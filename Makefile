@@ -85,8 +85,10 @@ demo: sandbox ## Provision a sandbox host, deploy the sample service, back it up
 	@$(DEMO_PLAY) restore.yml -e backup=latest | grep -o '"msg": "[^"]*restored from[^"]*' | sed 's/"msg": "/  /'
 	@python3 scripts/demo_summary.py $(SANDBOX_INV)
 
-lint: venv ## yamllint, ansible-lint (production profile), syntax check of every playbook
+lint: venv ## yamllint, ruff (pyflakes rules), ansible-lint (production profile), syntax check of every playbook
 	@echo "[lint] yamllint"; $(BIN)/yamllint -s .
+	@echo "[lint] ruff (pyflakes rules)"; $(BIN)/ruff check -q --no-cache --select F --output-format concise \
+	  $$(git ls-files '*.py') $$(grep -l '^#!.*python' roles/*/files/*)
 	@echo "[lint] ansible-lint (production profile)"; $(BIN)/ansible-lint --profile production -q
 	@echo "[lint] syntax check"; for p in site.yml deploy.yml rollback.yml playbooks/*.yml; do \
 	  [ -f $$p ] || continue; $(BIN)/ansible-playbook -i localhost, --syntax-check $$p >/dev/null || exit 1; done; echo "[lint] ok"

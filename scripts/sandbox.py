@@ -19,13 +19,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".sandbox"
@@ -88,7 +88,7 @@ def debootstrap(args: list[str]) -> tuple[int, str]:
     return proc.wait(), "".join(tail)
 
 
-def die(msg: str) -> "NoReturn":  # type: ignore[name-defined]
+def die(msg: str) -> NoReturn:
     print(f"[sandbox] ERROR: {msg}", file=sys.stderr, flush=True)
     sys.exit(1)
 
