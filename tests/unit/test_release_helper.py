@@ -1,14 +1,12 @@
 """The release role's helpers on the controller, against temp directories: the health contract,
 the upstream switch keeping the nginx role's settings, cleanup of dependencies and build outputs
-(roles/release/files/tradeops-release), and the controller build
-(roles/release/files/tradeops-build-local) on a real git repository."""
+(roles/release/files/tradeops-release). The controller build is in test_source_archive.py."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,6 @@ from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = ROOT / "roles/release/files/tradeops-release"
-BUILD_LOCAL = ROOT / "roles/release/files/tradeops-build-local"
 release = load_script(HELPER, "tradeops_release")
 SHA = "a" * 40
 
@@ -123,44 +120,6 @@ def repo(tmp_path: Path) -> tuple[Path, str]:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "one")
     return repo, git(repo, "rev-parse", "HEAD")
-
-
-def build_local(repo: Path, sha: str, out: Path, *steps: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(BUILD_LOCAL), "--repo", str(repo), "--sha", sha, "--subdir", "app",
-                           "--out", str(out), *(f"--step={s}" for s in steps), "--output=dist"],
-                          capture_output=True, text=True)
-
-
-def test_controller_build_archives_the_commit_and_its_outputs_only(repo, tmp_path):
-    repo_dir, sha = repo
-    out = tmp_path / "cache/demo.tar.gz"
-    out.parent.mkdir()
-    res = build_local(repo_dir, sha, out, "mkdir -p dist node_modules/x", "echo built > dist/index.html",
-                      "touch stray.txt")
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert json.loads(res.stdout)["result"] == "built"
-    with tarfile.open(out) as tar:
-        names = set(tar.getnames())
-        assert {"index.txt", ".gitignore", "dist", "dist/index.html"} <= names
-        assert not any(n.startswith("node_modules") or n == "stray.txt" for n in names)
-        assert all(m.uid == 0 and m.mode in (0o644, 0o755) for m in tar.getmembers())
-    # The same input again: the cached archive, no build.
-    again = build_local(repo_dir, sha, out, "exit 1")
-    assert again.returncode == 0 and json.loads(again.stdout)["result"] == "cached"
-
-
-@pytest.mark.parametrize("steps, why", [
-    (("echo compiling", "echo 'syntax error' >&2; exit 3"), "syntax error"),
-    (("echo ok",), "did not make dist"),
-], ids=["failing-step", "missing-output"])
-def test_controller_build_failure_makes_nothing(repo, tmp_path, steps, why):
-    repo_dir, sha = repo
-    out = tmp_path / "demo.tar.gz"
-    res = build_local(repo_dir, sha, out, *steps)
-    assert res.returncode == 1
-    result = json.loads(res.stdout)
-    assert result["result"] == "failed" and why in result["error"] + result["detail"]
-    assert not out.exists() and not list(tmp_path.glob("demo.tar.gz.tmp*"))
 
 
 def plant_lock(app, name: str, pid: int) -> Path:
