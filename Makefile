@@ -100,7 +100,10 @@ unit: venv ## Unit tests (controller side, no hosts)
 molecule: deps venv image ## Every Molecule scenario, two at a time (SCENARIOS="a b" for some; MOLECULE_JOBS=1 for one at a time with full output)
 	@python3 scripts/molecule_lanes.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
-test: lint unit molecule ## lint + unit + Molecule (CI runs exactly this)
+test: venv ## lint + unit + Molecule (CI runs exactly this)
+	@echo "[test] lint and the unit tests side by side (each one's output shows when it ends), then Molecule"
+	@$(MAKE) --no-print-directory -j2 --output-sync=target lint unit
+	@$(MAKE) --no-print-directory molecule
 
 bench-site: deps venv image ## Time a first converge and idempotent re-runs of site.yml (also with Mitogen)
 	@python3 bench/site.py
