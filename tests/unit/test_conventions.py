@@ -38,3 +38,10 @@ def test_state_files_are_private_and_keep_each_update(tmp_path):
         data["n"] += 1
     assert json.loads(path.read_text()) == {"n": 2}
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_unit_names_of_slots_and_singletons():
+    assert conv.http_unit("demo", "api", 3081) == "demo-api@3081.service"
+    assert conv.http_unit("demo", "api", 3081).startswith(conv.http_unit_prefix("demo", "api"))
+    assert not conv.singleton_unit("demo", "apiary").startswith(conv.http_unit_prefix("demo", "api"))
+    assert conv.singleton_unit("demo", "worker") == "demo-worker.service"

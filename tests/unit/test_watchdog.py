@@ -199,3 +199,32 @@ def test_no_restart_alert_while_a_deploy_holds_the_lock(tmp_path, monkeypatch):
     restart_dog(tmp_path, monkeypatch, {"demo-worker.service": (100, 0)}, state).check_restarts()
     (tmp_path / "srv/demo/shared/deploy.lock").write_text("{}")
     assert restart_dog(tmp_path, monkeypatch, {"demo-worker.service": (120, 0)}, state).check_restarts() == []
+
+
+def test_failed_units_alert_once_except_api_slots_and_alert_units(tmp_path, monkeypatch):
+    """A failed unit is reported every round under its OnFailure= key (tradeops-alert's rate
+    limit sends it once) and recovers once; an api slot (the health check's business), the alert
+    tool's own units and ignore_units are never reported."""
+    listed = {"text": ""}
+
+    def fake_run(*cmd: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        out = listed["text"] if cmd[:2] == ("systemctl", "list-units") else ""
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+
+    monkeypatch.setattr(watchdog, "run", fake_run)
+    monkeypatch.setattr(watchdog, "ALERT", str(tmp_path / "no-alert-tool"))
+    cfg = {"apps": [{"name": "demo", "root": str(tmp_path / "srv/demo"), "http": "api"}], "ignore_units": ["noisy"]}
+    failed = ["demo-api@3082.service", "demo-worker.service", "tradeops-alert@x.service", "noisy-thing.service",
+              "demo-apiary.service"]
+    listed["text"] = "".join(f"{u} loaded failed failed x\n" for u in failed)
+    state: dict = {}
+    first = dog(state, **cfg)
+    found = first.check_units()
+    assert sorted(f["key"] for f in found) == ["unit:demo-apiary.service", "unit:demo-worker.service"]
+    assert sorted(a["key"] for a in first.alerts.sent) == ["unit:demo-apiary.service", "unit:demo-worker.service"]
+    listed["text"] = "demo-apiary.service loaded failed failed x\n"
+    fixed = dog(state, **cfg)
+    fixed.check_units()
+    assert [(a["action"], a["key"]) for a in fixed.alerts.sent] == [("unit", "unit:demo-apiary.service"),
+                                                                   ("recover", "unit:demo-worker.service")]
+    assert state["failed_units"] == ["demo-apiary.service"]

@@ -45,9 +45,14 @@ def require(api: int, helper: str) -> None:
 
 
 # --- units ---------------------------------------------------------------------------------
+def http_unit_prefix(app: str, proc: str) -> str:
+    """What the units of every slot of an http process start with (a template's instances)."""
+    return f"{app}-{proc}@"
+
+
 def http_unit(app: str, proc: str, port: int) -> str:
     """The system unit of an http process's slot on PORT."""
-    return f"{app}-{proc}@{int(port)}.service"
+    return f"{http_unit_prefix(app, proc)}{int(port)}.service"
 
 
 def singleton_unit(app: str, proc: str) -> str:
