@@ -110,18 +110,6 @@ def git(repo: Path, *args: str) -> str:
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-@pytest.fixture()
-def repo(tmp_path: Path) -> tuple[Path, str]:
-    repo = tmp_path / "repo"
-    (repo / "app").mkdir(parents=True)
-    (repo / "app/index.txt").write_text("source\n")
-    (repo / "app/.gitignore").write_text("dist/\nnode_modules/\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "one")
-    return repo, git(repo, "rev-parse", "HEAD")
-
-
 def plant_lock(app, name: str, pid: int) -> Path:
     locks = app.shared / "data" / "locks"
     locks.mkdir(parents=True, exist_ok=True)
