@@ -114,3 +114,13 @@ def test_controller_build_failure_makes_nothing(repo, tmp_path, steps, why):
     result = source(repo_dir, tmp_path / "cache", sha, *(f"--step={s}" for s in steps), "--output=dist")
     assert result["error"] and result["build"] == "" and why in result["error"] + result["detail"]
     assert result["size"] is None and list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_cache_that_cannot_be_made_is_one_json_error_and_no_archive(repo, tmp_path):
+    """The pipe lookup needs exit 0 and one JSON line even then, or the caller's message is lost."""
+    repo_dir, _ = repo
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache should go\n")
+    result = source(repo_dir, blocker / "cache", "main")
+    assert result["error"].startswith(("FileExistsError", "NotADirectoryError")) and str(blocker) in result["error"]
+    assert result["missing"] is False and result["size"] is None and blocker.read_text().startswith("a file")
